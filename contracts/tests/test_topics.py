@@ -1,0 +1,113 @@
+"""The topic catalogue: coverage of event types, DLQs and Kafka configs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from contracts.registry import EVENT_TYPE_PATTERN, all_events
+from contracts.topics import (
+    CATALOGUE,
+    CleanupPolicy,
+    all_topics,
+    dlq_name,
+    dlq_spec,
+    topic,
+    topic_configs,
+    topic_for_event,
+)
+
+EXPECTED = {
+    "tasks.submitted",
+    "tasks.completed",
+    "tasks.failed",
+    "runs.events",
+    "guardrail.requests",
+    "guardrail.verdicts",
+    "model.requests",
+    "model.responses",
+    "tool.requests",
+    "tool.results",
+    "approval.requests",
+    "approval.decisions",
+    "audit.log",
+    "usage.records",
+}
+
+
+def test_the_catalogue_has_the_architecture_topics() -> None:
+    assert {spec.name for spec in CATALOGUE} == EXPECTED
+    assert len(CATALOGUE) == len(EXPECTED)
+
+
+def test_every_registered_event_type_belongs_to_exactly_one_topic() -> None:
+    homes = Counter(t for spec in CATALOGUE for t in spec.event_types)
+    for event_type in all_events():
+        assert homes[event_type] == 1, f"{event_type} is on {homes[event_type]} topics"
+
+
+def test_every_topic_event_type_exists() -> None:
+    registered = set(all_events())
+    for spec in CATALOGUE:
+        assert spec.event_types, f"{spec.name} carries no event types"
+        for event_type in spec.event_types:
+            assert EVENT_TYPE_PATTERN.match(event_type)
+            assert event_type in registered, f"{spec.name}: {event_type} has no model"
+
+
+def test_topic_for_event() -> None:
+    assert topic_for_event("agentbus.task.submitted.v1").name == "tasks.submitted"
+    assert topic_for_event("agentbus.run.step_retrying.v1").name == "runs.events"
+    assert topic_for_event("agentbus.audit.recorded.v1").name == "audit.log"
+    with pytest.raises(KeyError, match=r"contracts\.topics"):
+        topic_for_event("agentbus.task.exploded.v1")
+
+
+def test_topic_lookup_names_the_known_topics() -> None:
+    assert topic("model.requests").event_types == ("agentbus.model.requested.v1",)
+    assert topic("model.requests.dlq").dlq_of == "model.requests"
+    with pytest.raises(KeyError, match=r"unknown topic 'model\.request'.*model\.requests"):
+        topic("model.request")
+
+
+def test_nothing_is_ever_compacted_and_audit_is_kept_forever() -> None:
+    assert all(spec.cleanup_policy is CleanupPolicy.DELETE for spec in all_topics())
+    audit = topic("audit.log")
+    assert audit.retention_ms == -1
+    assert topic_configs(audit)["retention.bytes"] == "-1"
+    assert dlq_spec(audit).retention_ms == -1
+
+
+def test_dlq_spec() -> None:
+    source = topic("tool.requests")
+    dlq = dlq_spec(source)
+    assert dlq.name == dlq_name("tool.requests") == "tool.requests.dlq"
+    assert dlq.partitions == source.partitions
+    assert dlq.retention_ms >= source.retention_ms
+    assert dlq.retention_ms >= 30 * 24 * 3600 * 1000
+    assert dlq.is_dlq
+    assert not source.is_dlq
+    with pytest.raises(ValueError, match="already"):
+        dlq_spec(dlq)
+
+
+def test_all_topics() -> None:
+    with_dlq = all_topics()
+    assert len(with_dlq) == 2 * len(CATALOGUE)
+    assert {t.name for t in with_dlq} == EXPECTED | {dlq_name(n) for n in EXPECTED}
+    assert all_topics(include_dlq=False) == CATALOGUE
+
+
+def test_every_topic_is_keyed_by_run() -> None:
+    assert all(spec.key.startswith("run_id") for spec in CATALOGUE)
+    assert all(spec.partitions >= 1 for spec in CATALOGUE)
+
+
+def test_topic_configs() -> None:
+    configs = topic_configs(topic("runs.events"))
+    assert configs == {
+        "cleanup.policy": "delete",
+        "retention.ms": str(7 * 24 * 3600 * 1000),
+        "min.insync.replicas": "1",
+    }
+    assert topic_configs(topic("runs.events"), replication_factor=3)["min.insync.replicas"] == "2"

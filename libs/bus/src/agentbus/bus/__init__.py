@@ -1,0 +1,28 @@
+"""The agentbus bus runtime: consume with an inbox, publish with an outbox, dead-letter the rest."""
+
+from .dlq import DeadLetterInfo, dlq_topic
+from .errors import PermanentError, TransientError, is_transient
+from .processor import Handler, Outcome, Processor
+from .records import InboundRecord, OutboundRecord, RecordSink
+from .relay import OutboxRelay
+from .runtime import Bus
+from .settings import BusSettings, KafkaSecurity, RetryPolicy
+
+__all__ = [
+    "Bus",
+    "BusSettings",
+    "DeadLetterInfo",
+    "Handler",
+    "InboundRecord",
+    "KafkaSecurity",
+    "OutboundRecord",
+    "Outcome",
+    "OutboxRelay",
+    "PermanentError",
+    "Processor",
+    "RecordSink",
+    "RetryPolicy",
+    "TransientError",
+    "dlq_topic",
+    "is_transient",
+]

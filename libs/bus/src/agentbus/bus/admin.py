@@ -1,0 +1,55 @@
+"""Topic creation from the catalogue, over aiokafka's admin client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import for_code
+
+from contracts.topics import TopicSpec, topic_configs
+
+__all__ = ["TopicResult", "ensure_topics"]
+
+_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    """What `ensure_topics` did with one topic."""
+
+    name: str
+    created: bool
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1
+) -> list[TopicResult]:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    wanted = list(specs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="agentbus-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in wanted if spec.name not in existing]
+        if missing:
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        spec.name,
+                        num_partitions=spec.partitions,
+                        replication_factor=replication_factor,
+                        topic_configs=topic_configs(spec),
+                    )
+                    for spec in missing
+                ]
+            )
+            for name, code, *rest in response.topic_errors:
+                if code not in (0, _ALREADY_EXISTS):
+                    message = rest[0] if rest else ""
+                    raise for_code(code)(f"creating {name}: {message}")
+        created = {spec.name for spec in missing}
+        return [TopicResult(spec.name, spec.name in created) for spec in wanted]
+    finally:
+        await admin.close()

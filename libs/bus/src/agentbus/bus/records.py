@@ -1,0 +1,49 @@
+"""The broker-independent shape of one consumed record and the port that publishes records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["InboundRecord", "OutboundRecord", "RecordSink"]
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """One Kafka record as the processor sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> InboundRecord:
+        """Copy an aiokafka ConsumerRecord."""
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=[(k, bytes(v or b"")) for k, v in (record.headers or ())],
+        )
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    """One record to publish."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+class RecordSink(Protocol):
+    """Publishes records durably (acks=all) in order; returns once all are acknowledged."""
+
+    async def send(self, records: Sequence[OutboundRecord]) -> None: ...

@@ -1,0 +1,176 @@
+"""Bus: the FastStream broker, app and subscribers of one service, built from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from contracts.envelope import Envelope, encode
+from contracts.topics import topic_for_event
+from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables
+from agentbus.telemetry import Telemetry
+
+from .processor import Handler, Processor
+from .records import InboundRecord, OutboundRecord
+from .relay import OutboxRelay
+from .settings import BusSettings
+from .sink import BrokerSink
+
+__all__ = ["Bus"]
+
+log = logging.getLogger("agentbus.bus")
+
+
+class Bus:
+    """One service's connection to Kafka and its database; nothing connects until started."""
+
+    def __init__(
+        self, settings: BusSettings, *, service: str, telemetry: Telemetry | None = None
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        middlewares = []
+        if telemetry is not None:
+            middlewares.append(
+                KafkaTelemetryMiddleware(
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
+                )
+            )
+        self.broker = KafkaBroker(
+            settings.bootstrap_servers,
+            client_id=settings.client_id,
+            # Durable publishing: every in-sync replica has the record, no duplicates on retry.
+            acks="all",
+            enable_idempotence=True,
+            security=_security(settings),
+            middlewares=middlewares,
+            logger=logging.getLogger(f"agentbus.{service}.faststream"),
+        )
+        self.engine = create_engine(settings.database_url)
+        self.uow = UnitOfWorkFactory(self.engine)
+        self.sink = BrokerSink(self.broker)
+        self.relay = OutboxRelay(
+            self.uow,
+            self.sink,
+            interval_s=settings.outbox_relay_interval_s,
+            grace_s=settings.outbox_relay_grace_s,
+            batch_size=settings.outbox_batch_size,
+        )
+        self.processors: dict[str, Processor] = {}
+
+    def consumer(
+        self, topic: str, *, event_types: frozenset[str] | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register `handler(envelope, uow)` for `topic` in this service's consumer group."""
+
+        def register(handler: Handler) -> Handler:
+            processor = Processor(
+                consumer_group=self.settings.consumer_group,
+                handler=handler,
+                uow_factory=self.uow,
+                sink=self.sink,
+                relay=self.relay,
+                retry=self.settings.retry,
+                event_types=event_types,
+            )
+            self.processors[topic] = processor
+            subscriber = self.broker.subscriber(
+                topic,
+                group_id=self.settings.consumer_group,
+                # Commit after the record is handled or dead-lettered; on an exception
+                # (the dead letter itself could not be written) seek back and read it again.
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset=self.settings.auto_offset_reset,
+                max_poll_interval_ms=self.settings.max_poll_interval_ms,
+                parser=_cloudevents_parser,
+                decoder=_raw_body,
+            )
+            pause = self.settings.redelivery_pause_s
+
+            @subscriber
+            async def on_record(message: KafkaMessage) -> None:
+                record = InboundRecord.from_consumer_record(message.raw_message)
+                try:
+                    await processor.process(record)
+                except Exception:
+                    log.exception("record not settled; it will be read again")
+                    await asyncio.sleep(pause)
+                    raise
+
+            return handler
+
+        return register
+
+    async def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
+        """Publish directly (no outbox): for upstream producers and tools, not handlers."""
+        record = encode(envelope)
+        target = topic or topic_for_event(envelope.type).name
+        await self.sink.send([OutboundRecord(target, record.key, record.value, list(record.headers))])
+
+    async def start(self) -> None:
+        """Create tables, connect, start consuming and the outbox relay."""
+        await create_tables(self.engine)
+        await self.broker.start()
+        self.relay.start()
+
+    async def stop(self) -> None:
+        """Stop consuming, flush the relay's last sweep, disconnect."""
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.engine.dispose()
+
+    def create_app(self) -> FastStream:
+        """The FastStream application whose lifespan is this bus."""
+        app = FastStream(self.broker, logger=logging.getLogger(f"agentbus.{self.service}"))
+        app.on_startup(self._before_broker_start)
+        app.after_startup(self.relay.start)
+        app.on_shutdown(self.relay.stop)
+        app.after_shutdown(self.engine.dispose)
+        return app
+
+    async def _before_broker_start(self) -> None:
+        await create_tables(self.engine)
+
+
+async def _cloudevents_parser(
+    record: ConsumerRecord[Any, Any], original: Callable[[Any], Any]
+) -> KafkaMessage:
+    message: KafkaMessage = await original(record)
+    # FastStream's telemetry reads `traceparent`; plain CloudEvents clients send only
+    # `ce_traceparent`, so surface it under the name the middleware looks for.
+    traceparent = message.headers.get("ce_traceparent")
+    if traceparent and "traceparent" not in message.headers:
+        message.headers["traceparent"] = traceparent
+    return message
+
+
+async def _raw_body(message: KafkaMessage) -> bytes:
+    # The processor parses and validates; FastStream must not reject a non-JSON body first.
+    return message.body
+
+
+def _security(settings: BusSettings) -> BaseSecurity | None:
+    sec = settings.security
+    if sec.protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=sec.ca_file) if "SSL" in sec.protocol else None
+    if sec.protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    if not sec.username or sec.password is None:
+        raise ValueError("SASL needs security.username and security.password")
+    password = sec.password.get_secret_value()
+    use_ssl = sec.protocol == "SASL_SSL"
+    kinds = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    kind = kinds.get(sec.sasl_mechanism or "PLAIN", SASLPlaintext)
+    return kind(username=sec.username, password=password, ssl_context=context, use_ssl=use_ssl)

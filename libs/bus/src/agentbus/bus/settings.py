@@ -1,0 +1,49 @@
+"""Bus settings: a plain model that each service's BaseSettings nests and passes in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+__all__ = ["BusSettings", "KafkaSecurity", "RetryPolicy"]
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with jitter for transient handler failures."""
+
+    max_attempts: int = Field(default=5, ge=1, description="attempts before dead-lettering")
+    initial_backoff_s: float = Field(default=0.2, gt=0)
+    max_backoff_s: float = Field(default=10.0, gt=0)
+    jitter_s: float = Field(default=0.5, ge=0)
+
+
+class KafkaSecurity(BaseModel):
+    """Client security; PLAINTEXT on loopback for development, SASL_SSL in production."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: str | None = None
+
+
+class BusSettings(BaseModel):
+    """How one service talks to Kafka and its own database."""
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    client_id: str = "agentbus"
+    consumer_group: str = "agentbus"
+    database_url: str = "sqlite:///./agentbus.db"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    retry: RetryPolicy = RetryPolicy()
+    redelivery_pause_s: float = Field(
+        default=1.0, ge=0, description="pause before re-reading a record whose DLQ publish failed"
+    )
+    outbox_relay_interval_s: float = Field(default=1.0, gt=0)
+    outbox_relay_grace_s: float = Field(
+        default=5.0, ge=0, description="age before the background relay takes an outbox row"
+    )
+    outbox_batch_size: int = Field(default=500, ge=1)
+    max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    security: KafkaSecurity = KafkaSecurity()

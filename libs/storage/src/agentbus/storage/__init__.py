@@ -1,0 +1,20 @@
+"""Storage shared by agentbus services: engines, unit of work, inbox and outbox."""
+
+from .engine import create_engine, create_tables, is_postgres, to_async_url
+from .outbox import mark_published, pending
+from .tables import InboxEntry, OutboxEntry
+from .uow import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
+
+__all__ = [
+    "DuplicateEventError",
+    "InboxEntry",
+    "OutboxEntry",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "create_engine",
+    "create_tables",
+    "is_postgres",
+    "mark_published",
+    "pending",
+    "to_async_url",
+]

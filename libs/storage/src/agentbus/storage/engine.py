@@ -1,0 +1,56 @@
+"""Async SQLAlchemy engines for SQLite (default) and PostgreSQL, chosen by URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import SQLModel
+
+__all__ = ["create_engine", "create_tables", "is_postgres", "to_async_url"]
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+
+
+def to_async_url(url: str) -> str:
+    """Map `sqlite:///x.db` / `postgresql://...` to the async driver of that database."""
+    parsed = make_url(url)
+    backend = "postgresql" if parsed.get_backend_name() in {"postgres", "postgresql"} else None
+    backend = backend or parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+def is_postgres(engine: AsyncEngine) -> bool:
+    """True when `engine` talks to PostgreSQL."""
+    return engine.dialect.name == "postgresql"
+
+
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and a busy timeout so readers never block writers."""
+    async_url = to_async_url(url)
+    if async_url.startswith("sqlite"):
+        engine = create_async_engine(async_url, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(async_url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the outbox relay read while a handler writes; NORMAL is durable in WAL mode.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create every SQLModel table imported so far (idempotent)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)

@@ -1,0 +1,127 @@
+"""Unit of work: one transaction holding a handler's state, its inbox entry and outbox."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.envelope import Envelope, encode
+from agentbus.telemetry import current_traceparent
+from contracts.topics import topic_for_event
+
+from .tables import InboxEntry, OutboxEntry
+
+__all__ = ["DuplicateEventError", "UnitOfWork", "UnitOfWorkFactory"]
+
+
+class DuplicateEventError(Exception):
+    """The consumer group has already handled this event."""
+
+
+class UnitOfWork:
+    """Owns one transaction; nothing is durable until `commit`."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: str) -> None:
+        self._sessions = sessions
+        self.tenant_id = tenant_id
+        self._session: AsyncSession | None = None
+        self._outbox: list[OutboxEntry] = []
+        self.published_ids: list[int] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        """The transaction's session; repositories filter by `tenant_id` through it."""
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        self._outbox = []
+        self.published_ids = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            await session.rollback()  # a no-op after commit; undoes everything otherwise
+        finally:
+            await session.close()
+            self._session = None
+
+    async def claim(
+        self, consumer_group: str, event_id: str, *, topic: str, partition: int, offset: int
+    ) -> None:
+        """Record the event in the inbox, or raise DuplicateEventError if it was handled."""
+        session = self.session
+        found = await session.exec(
+            select(InboxEntry.event_id).where(
+                InboxEntry.consumer_group == consumer_group, InboxEntry.event_id == event_id
+            )
+        )
+        if found.first() is not None:
+            raise DuplicateEventError(event_id)
+        session.add(
+            InboxEntry(
+                consumer_group=consumer_group,
+                event_id=event_id,
+                tenant_id=self.tenant_id,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        )
+        try:
+            # Flushing now takes the row lock: a concurrent replica handling the same
+            # event waits here and then fails on the primary key instead of double-applying.
+            await session.flush()
+        except IntegrityError as exc:
+            raise DuplicateEventError(event_id) from exc
+
+    def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
+        """Queue an event in the outbox; it is published only if this unit commits."""
+        if envelope.tenantid != self.tenant_id:
+            raise PermissionError(
+                f"event for tenant {envelope.tenantid!r} published inside a unit of work "
+                f"of tenant {self.tenant_id!r}"
+            )
+        if envelope.traceparent is None:
+            # Stamp the handler's trace so the consumer of this event joins the same trace.
+            envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
+        record = encode(envelope)
+        entry = OutboxEntry(
+            event_id=envelope.id,
+            tenant_id=envelope.tenantid,
+            topic=topic or topic_for_event(envelope.type).name,
+            key=record.key,
+            value=record.value,
+            headers=[[name, value.decode()] for name, value in record.headers],
+        )
+        self.session.add(entry)
+        self._outbox.append(entry)
+
+    async def commit(self) -> None:
+        """Commit state, inbox and outbox together; remember which outbox rows to relay."""
+        await self.session.commit()
+        self.published_ids = [entry.id for entry in self._outbox if entry.id is not None]
+
+
+class UnitOfWorkFactory:
+    """Makes a UnitOfWork per message; the one place a service's engine is bound."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    def __call__(self, tenant_id: str) -> UnitOfWork:
+        return UnitOfWork(self.sessions, tenant_id)

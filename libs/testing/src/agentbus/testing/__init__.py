@@ -1,0 +1,17 @@
+"""Test support for agentbus: a real broker, real databases, bounded waits."""
+
+from .broker import docker_available, kafka_bootstrap_servers, repo_root
+from .kafka import consume, create_topics, produce, raw_record, unique
+from .waiting import eventually
+
+__all__ = [
+    "consume",
+    "create_topics",
+    "docker_available",
+    "eventually",
+    "kafka_bootstrap_servers",
+    "produce",
+    "raw_record",
+    "repo_root",
+    "unique",
+]

@@ -1,0 +1,54 @@
+"""Where tests find Kafka: $KAFKA_BOOTSTRAP_SERVERS, else testcontainers, else the local KRaft node."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["docker_available", "kafka_bootstrap_servers", "repo_root"]
+
+
+def repo_root(start: Path) -> Path:
+    """The nearest ancestor of `start` holding infra/kafka/kafka.sh."""
+    for candidate in (start, *start.parents):
+        if (candidate / "infra" / "kafka" / "kafka.sh").exists():
+            return candidate
+    raise FileNotFoundError(f"no agentbus checkout (infra/kafka/kafka.sh) above {start}")
+
+
+def docker_available() -> bool:
+    """True when a Docker daemon answers."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@contextmanager
+def kafka_bootstrap_servers(root: Path) -> Iterator[str]:
+    """Yield a bootstrap address for the whole test session."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    script = root / "infra" / "kafka" / "kafka.sh"
+    subprocess.run([str(script), "up"], check=True, stdout=subprocess.DEVNULL)
+    address = subprocess.run(
+        [str(script), "bootstrap"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    yield address

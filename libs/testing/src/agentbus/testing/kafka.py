@@ -1,0 +1,89 @@
+"""Real-broker helpers for tests: topics, raw produce and bounded consume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from contracts.envelope import Envelope, encode
+
+__all__ = ["consume", "create_topics", "produce", "raw_record", "unique"]
+
+
+def raw_record(envelope: Envelope[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of an envelope, as any plain Kafka client would send it."""
+    record = encode(envelope)
+    return record.key, record.value, list(record.headers)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> None:
+    """Create topics (ignoring those that exist) and wait until they have leaders."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        wanted = list(names)
+        try:
+            await admin.create_topics(
+                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in wanted]
+            )
+        except TopicAlreadyExistsError:
+            pass
+    finally:
+        await admin.close()
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]],
+) -> None:
+    """Publish (key, value, headers) records with a plain aiokafka producer, like any client."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=key, headers=list(headers))
+            for key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume(
+    bootstrap: str, topic: str, *, count: int, timeout_s: float = 30.0
+) -> list[ConsumerRecord[Any, Any]]:
+    """Read `count` records from the start of `topic`; fails after `timeout_s`."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[ConsumerRecord[Any, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{topic}: {len(found)} of {count} records in {timeout_s}s")
+            batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for records in batches.values():
+                found.extend(records)
+        return found
+    finally:
+        await consumer.stop()
