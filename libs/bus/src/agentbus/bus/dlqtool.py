@@ -130,10 +130,14 @@ async def _commit_after(bootstrap: str, topic: str, group: str, letters: list[De
     last: dict[int, int] = {}
     for letter in letters:
         last[letter.partition] = max(last.get(letter.partition, -1), letter.offset)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        await consumer.commit({TopicPartition(topic, p): o + 1 for p, o in last.items()})
+        positions = {TopicPartition(topic, p): o + 1 for p, o in last.items()}
+        consumer.assign(list(positions))
+        await consumer.commit(positions)
     finally:
         await consumer.stop()
 

@@ -20,6 +20,7 @@ from contracts.topics import topic_for_event
 from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables
 from agentbus.telemetry import Telemetry
 
+from .offsets import OffsetTracker
 from .processor import Handler, Processor
 from .records import InboundRecord, OutboundRecord
 from .relay import OutboxRelay
@@ -55,6 +56,8 @@ class Bus:
             enable_idempotence=True,
             security=_security(settings),
             middlewares=middlewares,
+            # Per-record "Received/Processed" lines are debug noise at production volume.
+            log_level=logging.DEBUG,
             logger=logging.getLogger(f"agentbus.{service}.faststream"),
         )
         self.engine = create_engine(settings.database_url)
@@ -68,6 +71,7 @@ class Bus:
             batch_size=settings.outbox_batch_size,
         )
         self.processors: dict[str, Processor] = {}
+        self.offset_trackers: list[OffsetTracker] = []
 
     def consumer(
         self, topic: str, *, event_types: frozenset[str] | None = None
@@ -85,14 +89,20 @@ class Bus:
                 event_types=event_types,
             )
             self.processors[topic] = processor
+            offsets = OffsetTracker(
+                commit_every=self.settings.commit_every,
+                commit_interval_s=self.settings.commit_interval_s,
+            )
+            self.offset_trackers.append(offsets)
             subscriber = self.broker.subscriber(
                 topic,
                 group_id=self.settings.consumer_group,
-                # Commit after the record is handled or dead-lettered; on an exception
-                # (the dead letter itself could not be written) seek back and read it again.
-                ack_policy=AckPolicy.NACK_ON_ERROR,
+                # Never FastStream's default (auto-commit on receipt, at-most-once): the
+                # tracker commits only records the processor has settled.
+                ack_policy=AckPolicy.MANUAL,
                 auto_offset_reset=self.settings.auto_offset_reset,
                 max_poll_interval_ms=self.settings.max_poll_interval_ms,
+                listener=offsets,
                 parser=_cloudevents_parser,
                 decoder=_raw_body,
             )
@@ -100,13 +110,17 @@ class Bus:
 
             @subscriber
             async def on_record(message: KafkaMessage) -> None:
-                record = InboundRecord.from_consumer_record(message.raw_message)
+                raw = message.raw_message
+                record = InboundRecord.from_consumer_record(raw)
                 try:
                     await processor.process(record)
                 except Exception:
+                    # The dead letter itself could not be written: read the record again.
                     log.exception("record not settled; it will be read again")
                     await asyncio.sleep(pause)
-                    raise
+                    await message.nack()
+                    return
+                await offsets.settled(message.consumer, raw.topic, raw.partition, raw.offset)
 
             return handler
 
@@ -122,11 +136,11 @@ class Bus:
         """Create tables, connect, start consuming and the outbox relay."""
         await create_tables(self.engine)
         await self.broker.start()
-        self.relay.start()
+        await self._after_broker_start()
 
     async def stop(self) -> None:
-        """Stop consuming, flush the relay's last sweep, disconnect."""
-        await self.relay.stop()
+        """Commit settled offsets, stop the relay, disconnect."""
+        await self._before_broker_stop()
         await self.broker.stop()
         await self.engine.dispose()
 
@@ -134,13 +148,24 @@ class Bus:
         """The FastStream application whose lifespan is this bus."""
         app = FastStream(self.broker, logger=logging.getLogger(f"agentbus.{self.service}"))
         app.on_startup(self._before_broker_start)
-        app.after_startup(self.relay.start)
-        app.on_shutdown(self.relay.stop)
+        app.after_startup(self._after_broker_start)
+        app.on_shutdown(self._before_broker_stop)
         app.after_shutdown(self.engine.dispose)
         return app
 
     async def _before_broker_start(self) -> None:
         await create_tables(self.engine)
+
+    async def _after_broker_start(self) -> None:
+        # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
+        self.relay.start()
+        for tracker in self.offset_trackers:
+            tracker.start()
+
+    async def _before_broker_stop(self) -> None:
+        for tracker in self.offset_trackers:
+            await tracker.stop()
+        await self.relay.stop()
 
 
 async def _cloudevents_parser(

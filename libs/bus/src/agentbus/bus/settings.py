@@ -45,5 +45,11 @@ class BusSettings(BaseModel):
         default=5.0, ge=0, description="age before the background relay takes an outbox row"
     )
     outbox_batch_size: int = Field(default=500, ge=1)
+    commit_every: int = Field(
+        default=100, ge=1, description="settled records between offset commits (1 = each)"
+    )
+    commit_interval_s: float = Field(
+        default=0.5, gt=0, description="longest time a settled record waits for its commit"
+    )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     security: KafkaSecurity = KafkaSecurity()

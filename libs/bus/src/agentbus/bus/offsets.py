@@ -1,0 +1,93 @@
+"""Commits offsets of settled records only, in batches, and before partitions move away."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+__all__ = ["OffsetTracker"]
+
+log = logging.getLogger("agentbus.bus.offsets")
+
+
+class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Remembers, per partition, the position after the last settled record, and commits it.
+
+    Only records the processor has settled (handled, duplicate or dead-lettered) are
+    recorded, and a partition's records are settled in order, so a commit never passes a
+    record that is still in flight. Committing every N records or T seconds instead of
+    after each one is safe because the inbox skips what a crash makes Kafka redeliver.
+    """
+
+    def __init__(self, *, commit_every: int, commit_interval_s: float) -> None:
+        self.commit_every = commit_every
+        self.commit_interval_s = commit_interval_s
+        self._settled: dict[TopicPartition, int] = {}
+        self._consumer: Any = None
+        self._since_commit = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def settled(self, consumer: Any, topic: str, partition: int, offset: int) -> None:
+        """Record that `offset` is settled; commit when the batch is full."""
+        self._consumer = consumer
+        self._settled[TopicPartition(topic, partition)] = offset + 1
+        self._since_commit += 1
+        if self._since_commit >= self.commit_every:
+            await self.flush()
+
+    async def flush(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Commit settled positions of assigned partitions (all, or only `partitions`)."""
+        async with self._lock:
+            consumer = self._consumer
+            if consumer is None or not self._settled:
+                return
+            wanted = set(partitions) if partitions is not None else set(self._settled)
+            assigned = consumer.assignment()
+            offsets = {tp: o for tp, o in self._settled.items() if tp in wanted and tp in assigned}
+            for tp in wanted:
+                self._settled.pop(tp, None)
+            self._since_commit = 0
+            if not offsets:
+                return
+            try:
+                await consumer.commit(offsets)
+            except KafkaError as exc:
+                # A rebalance raced us: the new owner re-reads these and the inbox skips them.
+                log.warning("offset commit failed; records will be redelivered: %s", exc)
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Hand over cleanly: commit what is settled before the partitions move."""
+        await self.flush(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Nothing to do: positions come from committed offsets."""
+
+    def start(self) -> None:
+        """Flush every `commit_interval_s`, so an idle consumer's lag reaches zero."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="agentbus-offset-commits")
+
+    async def stop(self) -> None:
+        """Stop the timer and commit what is settled."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.commit_interval_s)
+            try:
+                await self.flush()
+            except Exception:
+                log.warning("periodic offset commit failed", exc_info=True)
