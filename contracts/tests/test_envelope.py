@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
 from contracts.base import Event
 from contracts.envelope import decode, encode, new_envelope
 from contracts.errors import (

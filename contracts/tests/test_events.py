@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from contracts.events import (
     GuardrailVerdict,
     ModelRequested,
@@ -18,7 +20,6 @@ from contracts.events import (
 from contracts.registry import EVENT_TYPE_PATTERN, all_events
 from contracts.samples import sample, sample_payload
 from contracts.schemagen import schema_for
-from pydantic import ValidationError
 
 
 def test_event_types_follow_the_naming_rule() -> None:

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import Field, create_model
+
 from contracts.base import Event
 from contracts.events import TaskSubmitted
 from contracts.registry import all_events
 from contracts.schemagen import DEFAULT_SCHEMAS_DIR, check, main, render, schema_for, write
-from pydantic import Field, create_model
 
 SUBMITTED = TaskSubmitted.EVENT_TYPE
 

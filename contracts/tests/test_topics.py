@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from contracts.registry import EVENT_TYPE_PATTERN, all_events
 from contracts.topics import (
     CATALOGUE,

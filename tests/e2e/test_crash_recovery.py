@@ -10,13 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from agentbus.testing import create_topics, eventually, produce, raw_record, unique
 from contracts.envelope import new_envelope
-from contracts.samples import sample
 from contracts.events.task import TaskSubmitted
+from contracts.samples import sample
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any

@@ -102,8 +102,12 @@ async def test_show_and_purge(case, started, make_task):
 
     refused = agentbus("dlq", "purge", case.topic, bootstrap=case.bootstrap)
     assert refused.returncode != 0, "purge without --yes and no answer must not delete"
-    assert "1 dead letter(s)" in agentbus("dlq", "list", case.topic, bootstrap=case.bootstrap).stdout
+    assert (
+        "1 dead letter(s)" in agentbus("dlq", "list", case.topic, bootstrap=case.bootstrap).stdout
+    )
     purged = agentbus("dlq", "purge", case.topic, "--yes", bootstrap=case.bootstrap)
     assert purged.returncode == 0, purged.stderr
     assert "purged 1 record(s)" in purged.stdout
-    assert "0 dead letter(s)" in agentbus("dlq", "list", case.topic, bootstrap=case.bootstrap).stdout
+    assert (
+        "0 dead letter(s)" in agentbus("dlq", "list", case.topic, bootstrap=case.bootstrap).stdout
+    )

@@ -43,7 +43,9 @@ def topics_create(
 ) -> None:
     """Create every catalogue topic and its dead-letter topic (idempotent)."""
     results = asyncio.run(
-        ensure_topics(bootstrap, all_topics(include_dlq=True), replication_factor=replication_factor)
+        ensure_topics(
+            bootstrap, all_topics(include_dlq=True), replication_factor=replication_factor
+        )
     )
     table = Table("topic", "status")
     for result in results:
@@ -70,7 +72,9 @@ def topics_list() -> None:
 def dlq_list(topic: DlqTopic, bootstrap: Bootstrap = "127.0.0.1:19092", limit: int = 100) -> None:
     """List dead letters with their cause."""
     letters = asyncio.run(dlqtool.read(bootstrap, _dlq(topic), limit=limit))
-    table = Table("partition", "offset", "error", "message", "from", "group", "attempts", "failed at")
+    table = Table(
+        "partition", "offset", "error", "message", "from", "group", "attempts", "failed at"
+    )
     for d in letters:
         i = d.info
         if i is None:

@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from .dlq import DeadLetterInfo, describe, original_headers
 
-__all__ = ["DeadLetter", "purge", "read", "redrive", "REDRIVE_GROUP_PREFIX"]
+__all__ = ["REDRIVE_GROUP_PREFIX", "DeadLetter", "purge", "read", "redrive"]
 
 REDRIVE_GROUP_PREFIX = "agentbus-dlq-redrive"
 REDRIVEN_FROM = "agentbus.redriven.from"
@@ -57,7 +57,7 @@ async def read(
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - topic may be new
+            await consumer._client.force_metadata_update()
             partitions = [
                 TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
             ]
@@ -147,7 +147,7 @@ async def purge(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # noqa: SLF001
+        await consumer._client.force_metadata_update()
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
             raise LookupError(f"topic {topic!r} does not exist")

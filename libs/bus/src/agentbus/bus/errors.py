@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -23,7 +24,7 @@ class UnexpectedEventTypeError(ContractError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Classify `exc`; unknown exceptions are permanent so a bug dead-letters instead of spinning."""
+    """Classify `exc`; unknown errors are permanent, so a bug dead-letters rather than spins."""
     if isinstance(exc, PermanentError | ContractError | ValidationError):
         return False
     if isinstance(exc, TransientError | TimeoutError | ConnectionError):
@@ -36,10 +37,6 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_transient_http(exc: BaseException) -> bool:
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - httpx is optional for the bus
-        return False
     if isinstance(exc, httpx.TransportError):
         return True
     if isinstance(exc, httpx.HTTPStatusError):

@@ -9,10 +9,10 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from contracts.envelope import Envelope, decode
-from contracts.errors import ContractError
 from agentbus.storage import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 from agentbus.telemetry import bind_log_context
+from contracts.envelope import Envelope, decode
+from contracts.errors import ContractError
 
 from .dlq import dead_letter_headers, dlq_topic
 from .errors import UnexpectedEventTypeError

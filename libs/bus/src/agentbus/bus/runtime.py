@@ -15,10 +15,10 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from contracts.envelope import Envelope, encode
-from contracts.topics import topic_for_event
 from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables
 from agentbus.telemetry import Telemetry
+from contracts.envelope import Envelope, encode
+from contracts.topics import topic_for_event
 
 from .offsets import OffsetTracker
 from .processor import Handler, Processor
@@ -110,7 +110,7 @@ class Bus:
 
             @subscriber
             async def on_record(message: KafkaMessage) -> None:
-                raw = message.raw_message
+                raw: ConsumerRecord[Any, Any] = message.raw_message
                 record = InboundRecord.from_consumer_record(raw)
                 try:
                     await processor.process(record)
@@ -130,7 +130,9 @@ class Bus:
         """Publish directly (no outbox): for upstream producers and tools, not handlers."""
         record = encode(envelope)
         target = topic or topic_for_event(envelope.type).name
-        await self.sink.send([OutboundRecord(target, record.key, record.value, list(record.headers))])
+        await self.sink.send(
+            [OutboundRecord(target, record.key, record.value, list(record.headers))]
+        )
 
     async def start(self) -> None:
         """Create tables, connect, start consuming and the outbox relay."""

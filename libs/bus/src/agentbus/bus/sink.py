@@ -28,7 +28,9 @@ class BrokerSink:
             headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
             traceparent = headers.get("ce_traceparent")
             # Publish inside the trace of the event's producer, so one run is one trace.
-            token = otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
+            token = (
+                otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
+            )
             try:
                 pending.append(
                     await self.broker.publish(

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from contracts.envelope import Envelope, encode
 from agentbus.telemetry import current_traceparent
+from contracts.envelope import Envelope, encode
 from contracts.topics import topic_for_event
 
 from .tables import InboxEntry, OutboxEntry

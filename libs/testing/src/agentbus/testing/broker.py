@@ -1,4 +1,4 @@
-"""Where tests find Kafka: $KAFKA_BOOTSTRAP_SERVERS, else testcontainers, else the local KRaft node."""
+"""Where tests find Kafka: $KAFKA_BOOTSTRAP_SERVERS, else testcontainers, else local KRaft."""
 
 from __future__ import annotations
 

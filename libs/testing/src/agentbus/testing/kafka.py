@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -34,12 +35,10 @@ async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int
     await admin.start()
     try:
         wanted = list(names)
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in wanted]
             )
-        except TopicAlreadyExistsError:
-            pass
     finally:
         await admin.close()
 
