@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +25,11 @@ class TopicResult:
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+    timeout_s: float = 30.0,
 ) -> list[TopicResult]:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     wanted = list(specs)
@@ -40,7 +45,7 @@ async def ensure_topics(
                         spec.name,
                         num_partitions=spec.partitions,
                         replication_factor=replication_factor,
-                        topic_configs=topic_configs(spec),
+                        topic_configs=topic_configs(spec, replication_factor=replication_factor),
                     )
                     for spec in missing
                 ]
@@ -49,7 +54,27 @@ async def ensure_topics(
                 if code not in (0, _ALREADY_EXISTS):
                     message = rest[0] if rest else ""
                     raise for_code(code)(f"creating {name}: {message}")
+            await _wait_for_leaders(admin, [spec.name for spec in missing], timeout_s)
         created = {spec.name for spec in missing}
         return [TopicResult(spec.name, spec.name in created) for spec in wanted]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """New partitions answer NotLeaderForPartition until their leader is elected."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if ready:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s}s: {names}")
+        await asyncio.sleep(0.2)

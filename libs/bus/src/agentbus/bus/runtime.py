@@ -146,6 +146,17 @@ class Bus:
         await self.broker.stop()
         await self.engine.dispose()
 
+    async def wait_until_assigned(self, timeout_s: float = 30.0) -> None:
+        """Return once every subscriber holds partitions (readiness); TimeoutError otherwise."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            consumers = [getattr(sub, "consumer", None) for sub in self.broker.subscribers]
+            if consumers and all(c is not None and c.assignment() for c in consumers):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no partitions assigned within {timeout_s}s")
+            await asyncio.sleep(0.1)
+
     def create_app(self) -> FastStream:
         """The FastStream application whose lifespan is this bus."""
         app = FastStream(self.broker, logger=logging.getLogger(f"agentbus.{self.service}"))

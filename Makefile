@@ -1,0 +1,67 @@
+# agentbus developer commands. `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell infra/dev/ensure-uv.sh)
+RUN := $(UV) run --locked
+
+.PHONY: help sync lint format typecheck compose-check test test-fast demo \
+        kafka-up kafka-down kafka-status pg-up pg-down topics schemas check-schemas bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+sync: ## install Python (uv) and every workspace package into .venv
+	$(UV) sync --locked --all-packages
+
+lint: sync compose-check ## ruff, mypy --strict and docker-compose config
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+	$(RUN) mypy contracts/src libs/*/src
+
+format: sync ## apply ruff format and fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+compose-check: ## validate docker-compose.yml (installs Debian's docker-compose if missing)
+	infra/dev/compose-check.sh docker-compose.yml
+
+kafka-up: ## install (first time) and start the local KRaft broker on 127.0.0.1
+	infra/kafka/kafka.sh up
+
+kafka-down: ## stop the local broker
+	infra/kafka/kafka.sh down
+
+kafka-status: ## is the local broker up?
+	infra/kafka/kafka.sh status
+
+pg-up: ## install (first time) and start PostgreSQL on 127.0.0.1
+	infra/postgres/pg.sh up
+
+pg-down: ## stop the local PostgreSQL
+	infra/postgres/pg.sh down
+
+topics: sync kafka-up ## create every catalogue topic (idempotent)
+	$(RUN) agentbus topics create --bootstrap $$(infra/kafka/kafka.sh bootstrap)
+
+schemas: sync ## regenerate contracts/schemas from the models (refuses breaking changes)
+	$(RUN) python -m contracts.schemagen write
+
+check-schemas: sync ## fail when committed schemas are stale or a change breaks compatibility
+	$(RUN) python -m contracts.schemagen check
+
+test: sync kafka-up pg-up check-schemas ## the whole suite against a real broker and databases
+	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \
+	KAFKA_BOOTSTRAP_SERVERS=$$(infra/kafka/kafka.sh bootstrap) \
+	  $(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: sync ## unit tests only (no broker)
+	$(RUN) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+demo: sync kafka-up ## start Kafka, create topics, show a round trip through the bus
+	$(RUN) python demo/run.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
+
+bench: sync kafka-up ## raw aiokafka vs the bus runtime on the same broker
+	$(RUN) python bench/bus_roundtrip.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
+
+clean: kafka-down ## stop Kafka and remove caches (keeps downloaded jars)
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Validates a compose file without a Docker engine (installs Debian's docker-compose when no compose tool exists).
+set -euo pipefail
+
+file="${1:-}"
+if [ -z "$file" ] || [ "$#" -ne 1 ]; then
+  echo "usage: infra/dev/compose-check.sh FILE" >&2
+  exit 2
+fi
+if [ ! -f "$file" ]; then
+  echo "compose-check.sh: no such file: $file" >&2
+  exit 2
+fi
+
+install_compose() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "compose-check.sh: need root (or sudo) to install docker-compose" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  command -v apt-get >/dev/null 2>&1 || { echo "compose-check.sh: no compose tool and no apt-get; install Docker Compose" >&2; exit 1; }
+  echo "compose-check.sh: installing docker-compose with apt-get" >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  # --no-install-recommends: the package recommends docker.io (an engine); validation needs none.
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >&2
+}
+
+# Compose v2 (the docker CLI plugin) when present, else the standalone v1 (Debian ships 1.29).
+# `config` only parses, interpolates and validates against the schema: neither needs a daemon.
+if docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+else
+  command -v docker-compose >/dev/null 2>&1 || install_compose
+  compose=(docker-compose)
+fi
+exec "${compose[@]}" -f "$file" config --quiet
