@@ -1,0 +1,129 @@
+"""The processor with a fake sink at the Kafka port and a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from agentbus.bus import InboundRecord, OutboundRecord, Outcome, Processor, RetryPolicy
+from agentbus.bus.errors import PermanentError, TransientError
+from agentbus.bus.relay import OutboxRelay
+from agentbus.storage import (
+    OutboxEntry,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    create_engine,
+    create_tables,
+)
+from agentbus.testing import raw_record
+from agentbus.testing.effects import effects_by_event, record_effect
+from contracts.envelope import Envelope, new_envelope
+from contracts.events.task import TaskSubmitted
+from contracts.samples import sample
+
+RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.01, jitter_s=0)
+
+
+class FakeSink:
+    """Remembers what was sent; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundRecord] = []
+        self.failing = False
+
+    async def send(self, records: Sequence[OutboundRecord]) -> None:
+        if self.failing:
+            raise ConnectionError("broker unreachable")
+        self.sent.extend(records)
+
+
+@pytest.fixture
+async def uow(sqlite_url: str) -> Any:
+    engine = create_engine(sqlite_url)
+    await create_tables(engine)
+    yield UnitOfWorkFactory(engine)
+    await engine.dispose()
+
+
+def processor(uow: UnitOfWorkFactory, sink: FakeSink, handler: Any = record_effect) -> Processor:
+    relay = OutboxRelay(uow, sink, interval_s=1, grace_s=0, batch_size=100)
+    return Processor(
+        consumer_group="g", handler=handler, uow_factory=uow, sink=sink, relay=relay, retry=RETRY
+    )
+
+
+def record(envelope: Envelope[Any] | None = None, *, value: bytes | None = None) -> InboundRecord:
+    key, encoded, headers = raw_record(envelope or task())
+    return InboundRecord("in", 0, 7, key, encoded if value is None else value, headers)
+
+
+def task() -> Envelope[TaskSubmitted]:
+    return new_envelope(sample(TaskSubmitted), source="unit", tenant_id="t")
+
+
+async def test_handles_once_then_skips_the_duplicate(uow):
+    sink, same = FakeSink(), record()
+    p = processor(uow, sink)
+    assert await p.process(same) is Outcome.HANDLED
+    assert await p.process(same) is Outcome.DUPLICATE
+    async with uow.sessions() as session:
+        assert list((await effects_by_event(session)).values()) == [1]
+
+
+async def test_poison_is_dead_lettered_with_its_cause(uow):
+    sink = FakeSink()
+    assert await processor(uow, sink).process(record(value=b"oops")) is Outcome.DEAD_LETTERED
+    [letter] = sink.sent
+    headers = dict(letter.headers)
+    assert letter.topic == "in.dlq"
+    assert letter.value == b"oops"
+    assert headers["dlq.original.offset"] == b"7"
+    assert headers["dlq.error.class"] == b"contracts.errors.MessageParseError"
+
+
+async def test_transient_errors_retry_permanent_ones_do_not(uow):
+    calls: list[str] = []
+
+    async def flaky(envelope: Envelope[Any], unit: UnitOfWork) -> None:
+        calls.append(envelope.id)
+        if len(calls) < 3:
+            raise TransientError("try again")
+
+    sink = FakeSink()
+    assert await processor(uow, sink, flaky).process(record()) is Outcome.HANDLED
+    assert len(calls) == 3
+
+    async def refuse(envelope: Envelope[Any], unit: UnitOfWork) -> None:
+        calls.append("refused")
+        raise PermanentError("no")
+
+    calls.clear()
+    assert await processor(uow, sink, refuse).process(record()) is Outcome.DEAD_LETTERED
+    assert calls == ["refused"]
+
+
+async def test_an_unwritable_dead_letter_raises_so_the_offset_is_not_committed(uow):
+    sink = FakeSink()
+    sink.failing = True
+    with pytest.raises(ConnectionError):
+        await processor(uow, sink).process(record(value=b"oops"))
+
+
+async def test_outbox_rows_survive_a_failed_publish_and_the_sweep_sends_them(uow):
+    async def emit(envelope: Envelope[Any], unit: UnitOfWork) -> None:
+        unit.publish(task(), topic="out")
+
+    sink = FakeSink()
+    sink.failing = True
+    p = processor(uow, sink, emit)
+    assert await p.process(record()) is Outcome.HANDLED, "the state is durable; relay later"
+    async with uow.sessions() as session:
+        [row] = (await session.exec(select(OutboxEntry))).all()
+        assert row.published_at is None
+    sink.failing = False
+    assert await p.relay.sweep() == 1
+    assert [r.topic for r in sink.sent] == ["out"]
+    assert await p.relay.sweep() == 0
