@@ -1,0 +1,69 @@
+"""One trace across hops: W3C trace context travels in ce_traceparent through the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from agentbus.bus import Bus
+from agentbus.storage import UnitOfWork
+from agentbus.telemetry import TelemetrySettings, setup_telemetry
+from agentbus.testing import create_topics, eventually, produce, raw_record, unique
+from contracts.envelope import Envelope
+
+pytestmark = pytest.mark.integration
+
+UPSTREAM_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+UPSTREAM = f"00-{UPSTREAM_TRACE}-00f067aa0ba902b7-01"
+
+
+async def test_a_task_and_what_it_causes_share_one_trace(case, started, make_task):
+    exporter = InMemorySpanExporter()
+    telemetry = setup_telemetry(
+        "test",
+        TelemetrySettings(),
+        span_processors=(SimpleSpanProcessor(exporter),),
+        set_global=False,
+    )
+    downstream = unique("downstream")
+    await create_topics(case.bootstrap, [downstream, f"{downstream}.dlq"])
+    received: list[Envelope[Any]] = []
+
+    async def forward(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        uow.publish(make_task(tenant=envelope.tenantid), topic=downstream)
+
+    async def collect(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        received.append(envelope)
+
+    first = Bus(case.settings(), service="first", telemetry=telemetry)
+    first.consumer(case.topic)(forward)
+    second = Bus(
+        case.settings(consumer_group=case.group + "-2", client_id="second"),
+        service="second",
+        telemetry=telemetry,
+    )
+    second.consumer(downstream)(collect)
+    task = make_task().model_copy(update={"traceparent": UPSTREAM})
+    await produce(case.bootstrap, case.topic, [raw_record(task)])
+    await started(first)
+    await started(second)
+
+    async def arrived() -> bool:
+        return len(received) == 1
+
+    await eventually(arrived, what="the forwarded event")
+    [forwarded] = received
+    assert forwarded.traceparent is not None
+    assert forwarded.traceparent.split("-")[1] == UPSTREAM_TRACE
+    spans = exporter.get_finished_spans()
+    names = {(s.name, s.kind.name) for s in spans}
+    assert {
+        (f"{case.topic} process", "CONSUMER"),
+        (f"{downstream} publish", "PRODUCER"),
+        (f"{downstream} process", "CONSUMER"),
+    } <= names
+    assert {format(s.context.trace_id, "032x") for s in spans} == {UPSTREAM_TRACE}
+    telemetry.shutdown()
