@@ -13,9 +13,8 @@ if [ ! -f "$file" ]; then
 fi
 
 install_compose() {
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "compose-check.sh: need root (or sudo) to install docker-compose" >&2; exit 1; }
+  "$(dirname "$0")/apt-install.sh" docker-compose
+}
     sudo=(sudo)
   fi
   command -v apt-get >/dev/null 2>&1 || { echo "compose-check.sh: no compose tool and no apt-get; install Docker Compose" >&2; exit 1; }

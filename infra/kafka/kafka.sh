@@ -66,15 +66,7 @@ take_lock() {
 }
 
 apt_install() {
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
-    sudo=(sudo)
-  fi
-  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* yourself"
-  log "installing $* with apt-get"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+  "$REPO_ROOT/infra/dev/apt-install.sh" "$@"
 }
 
 java_major() {

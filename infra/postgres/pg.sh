@@ -100,15 +100,7 @@ cmd_install() {
   if server_installed; then
     return 0
   fi
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "PostgreSQL is not installed and installing it needs root (or sudo)"
-    sudo=(sudo)
-  fi
-  command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and apt-get is unavailable; install it yourself"
-  log "installing PostgreSQL with apt-get"
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2
+  "$REPO_ROOT/infra/dev/apt-install.sh" postgresql
   server_installed || die "apt-get installed postgresql but initdb/pg_ctl/psql are still missing"
 }
 

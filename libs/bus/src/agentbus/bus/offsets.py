@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+
+from .background import BackgroundLoop
 
 __all__ = ["OffsetTracker"]
 
@@ -32,7 +33,7 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer: Any = None
         self._since_commit = 0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("agentbus-offset-commits", self.flush, commit_interval_s)
 
     async def settled(self, consumer: Any, topic: str, partition: int, offset: int) -> None:
         """Record that `offset` is settled; commit when the batch is full."""
@@ -71,22 +72,9 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def start(self) -> None:
         """Flush every `commit_interval_s`, so an idle consumer's lag reaches zero."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="agentbus-offset-commits")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the timer and commit what is settled."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.commit_interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                log.warning("periodic offset commit failed", exc_info=True)

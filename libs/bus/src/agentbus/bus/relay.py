@@ -1,16 +1,16 @@
-"""Publishes committed outbox rows: at once after a handler, and by a background sweep."""
+"""Publishes committed outbox rows: soon after each commit, and by a sweep for leftovers."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from agentbus.storage import UnitOfWorkFactory, is_postgres, mark_published, pending
 from agentbus.storage.tables import OutboxEntry, utcnow
 
+from .background import BackgroundLoop
 from .records import OutboundRecord, RecordSink
 
 __all__ = ["OutboxRelay"]
@@ -19,7 +19,13 @@ log = logging.getLogger("agentbus.bus.relay")
 
 
 class OutboxRelay:
-    """Moves outbox rows to Kafka; at-least-once, consumers deduplicate by event id."""
+    """Moves outbox rows to Kafka; at-least-once, consumers deduplicate by event id.
+
+    Once started, `publish_committed` only queues the ids and wakes the loop, so the
+    consumer goes on to its next record while the relay publishes whole batches. Rows
+    are durable before they are queued: a crash loses the queue, never the rows, which
+    the sweep sends once they are older than the grace period.
+    """
 
     def __init__(
         self,
@@ -36,14 +42,24 @@ class OutboxRelay:
         self.interval_s = interval_s
         self.grace_s = grace_s
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._queued: list[int] = []
+        self._last_sweep = 0.0
+        self._loop = BackgroundLoop("agentbus-outbox-relay", self._step, interval_s)
 
     async def publish_committed(self, ids: Sequence[int]) -> None:
-        """Publish rows a handler just committed; a failure leaves them to the sweep."""
+        """Publish rows a handler just committed: queued when running, else at once."""
+        if self._loop.running:
+            if len(self._queued) > 10 * self.batch_size:
+                # Publishing is far behind (broker down?): the rows are safe in the
+                # database, so let the sweep take them rather than grow this list.
+                self._queued.clear()
+            self._queued.extend(ids)
+            self._loop.wake()
+            return
         try:
             await self._relay(ids=ids, created_before=None)
         except Exception:
-            log.warning("outbox publish deferred to the background relay", exc_info=True)
+            log.warning("outbox publish deferred to the sweep", exc_info=True)
 
     async def sweep(self) -> int:
         """Publish every row older than the grace period; returns how many were sent."""
@@ -54,6 +70,30 @@ class OutboxRelay:
             sent += count
             if count < self.batch_size:
                 return sent
+
+    def start(self) -> None:
+        """Start publishing in the background."""
+        self._loop.start()
+
+    async def stop(self) -> None:
+        """Stop, then publish what is still queued (the sweep of a later start would too)."""
+        await self._loop.stop()
+        if self._queued:
+            await self._drain_queue()
+
+    async def _step(self) -> None:
+        await self._drain_queue()
+        if time.monotonic() - self._last_sweep >= self.interval_s:
+            self._last_sweep = time.monotonic()
+            sent = await self.sweep()
+            if sent:
+                log.info("outbox sweep published leftovers", extra={"fields": {"count": sent}})
+
+    async def _drain_queue(self) -> None:
+        while self._queued:
+            batch = self._queued[: self.batch_size]
+            await self._relay(ids=batch, created_before=None)
+            del self._queued[: len(batch)]
 
     async def _relay(self, *, ids: Sequence[int] | None, created_before: datetime | None) -> int:
         async with self.sessions() as session:
@@ -70,29 +110,6 @@ class OutboxRelay:
             await mark_published(session, [row.id for row in rows if row.id is not None])
             await session.commit()
             return len(rows)
-
-    def start(self) -> None:
-        """Run the background sweep until `stop`."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="agentbus-outbox-relay")
-
-    async def stop(self) -> None:
-        """Stop the background sweep."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                sent = await self.sweep()
-                if sent:
-                    log.info("outbox relay published", extra={"fields": {"count": sent}})
-            except Exception:
-                log.warning("outbox relay sweep failed; will retry", exc_info=True)
-            await asyncio.sleep(self.interval_s)
 
 
 def _to_record(row: OutboxEntry) -> OutboundRecord:

@@ -64,13 +64,6 @@ class UnitOfWork:
     ) -> None:
         """Record the event in the inbox, or raise DuplicateEventError if it was handled."""
         session = self.session
-        found = await session.exec(
-            select(InboxEntry.event_id).where(
-                InboxEntry.consumer_group == consumer_group, InboxEntry.event_id == event_id
-            )
-        )
-        if found.first() is not None:
-            raise DuplicateEventError(event_id)
         session.add(
             InboxEntry(
                 consumer_group=consumer_group,
@@ -82,10 +75,12 @@ class UnitOfWork:
             )
         )
         try:
-            # Flushing now takes the row lock: a concurrent replica handling the same
-            # event waits here and then fails on the primary key instead of double-applying.
+            # Insert first, no look-up: the primary key is the check. Flushing now also
+            # takes the row lock, so a replica handling the same event at the same time
+            # waits here and then fails on the key instead of double-applying.
             await session.flush()
         except IntegrityError as exc:
+            # The transaction is now unusable (PostgreSQL aborts it); the caller discards it.
             raise DuplicateEventError(event_id) from exc
 
     def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
