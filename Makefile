@@ -13,7 +13,9 @@ help: ## list the targets
 sync: ## install Python (uv) and every workspace package into .venv
 	$(UV) sync --locked --all-packages
 
-lint: sync compose-check ## ruff, mypy --strict and docker-compose config
+lint: sync compose-check ## ruff, mypy --strict, shellcheck and docker-compose config
+	command -v shellcheck >/dev/null || infra/dev/apt-install.sh shellcheck
+	shellcheck infra/dev/*.sh infra/kafka/kafka.sh infra/kafka/production/acls.sh infra/postgres/pg.sh .ci/run
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
 	$(RUN) mypy contracts/src libs/*/src

@@ -13,15 +13,8 @@ if [ ! -f "$file" ]; then
 fi
 
 install_compose() {
+  # The package recommends docker.io (an engine); apt-install.sh skips recommends.
   "$(dirname "$0")/apt-install.sh" docker-compose
-}
-    sudo=(sudo)
-  fi
-  command -v apt-get >/dev/null 2>&1 || { echo "compose-check.sh: no compose tool and no apt-get; install Docker Compose" >&2; exit 1; }
-  echo "compose-check.sh: installing docker-compose with apt-get" >&2
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  # --no-install-recommends: the package recommends docker.io (an engine); validation needs none.
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >&2
 }
 
 # Compose v2 (the docker CLI plugin) when present, else the standalone v1 (Debian ships 1.29).

@@ -127,3 +127,26 @@ async def test_outbox_rows_survive_a_failed_publish_and_the_sweep_sends_them(uow
     assert await p.relay.sweep() == 1
     assert [r.topic for r in sink.sent] == ["out"]
     assert await p.relay.sweep() == 0
+
+
+async def test_pruning_keeps_recent_and_unpublished_rows(uow):
+    from datetime import UTC, datetime, timedelta
+
+    from agentbus.storage import InboxEntry, prune
+
+    async def emit(envelope: Envelope[Any], unit: UnitOfWork) -> None:
+        unit.publish(task(), topic="out")
+
+    sink = FakeSink()
+    sink.failing = True  # the first record's event stays unpublished
+    p = processor(uow, sink, emit)
+    await p.process(record())
+    sink.failing = False
+    await p.process(record())
+    future = datetime.now(UTC) + timedelta(days=1)
+    async with uow.sessions() as session:
+        assert await prune(session, handled_before=datetime.now(UTC) - timedelta(days=1)) == (0, 0)
+        assert await prune(session, handled_before=future) == (2, 1)
+        assert (await session.exec(select(InboxEntry))).all() == []
+        [left] = (await session.exec(select(OutboxEntry))).all()
+        assert left.published_at is None, "an unpublished event is never pruned"

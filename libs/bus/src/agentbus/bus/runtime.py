@@ -6,6 +6,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -15,11 +16,12 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables
+from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables, prune
 from agentbus.telemetry import Telemetry
 from contracts.envelope import Envelope, encode
 from contracts.topics import topic_for_event
 
+from .background import BackgroundLoop
 from .offsets import OffsetTracker
 from .processor import Handler, Processor
 from .records import InboundRecord, OutboundRecord
@@ -70,6 +72,7 @@ class Bus:
             grace_s=settings.outbox_relay_grace_s,
             batch_size=settings.outbox_batch_size,
         )
+        self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
         self.processors: dict[str, Processor] = {}
         self.offset_trackers: list[OffsetTracker] = []
 
@@ -146,6 +149,14 @@ class Bus:
         await self.broker.stop()
         await self.engine.dispose()
 
+    async def prune(self) -> None:
+        """Delete inbox and published outbox rows older than the retention setting."""
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.bookkeeping_retention_days)
+        async with self.uow.sessions() as session:
+            inbox, outbox = await prune(session, handled_before=cutoff)
+        if inbox or outbox:
+            log.info("pruned bookkeeping", extra={"fields": {"inbox": inbox, "outbox": outbox}})
+
     async def wait_until_assigned(self, timeout_s: float = 30.0) -> None:
         """Return once every subscriber holds partitions (readiness); TimeoutError otherwise."""
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -172,12 +183,14 @@ class Bus:
     async def _after_broker_start(self) -> None:
         # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
         self.relay.start()
+        self.pruner.start()
         for tracker in self.offset_trackers:
             tracker.start()
 
     async def _before_broker_stop(self) -> None:
         for tracker in self.offset_trackers:
             await tracker.stop()
+        await self.pruner.stop()
         await self.relay.stop()
 
 

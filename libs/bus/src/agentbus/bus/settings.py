@@ -51,5 +51,10 @@ class BusSettings(BaseModel):
     commit_interval_s: float = Field(
         default=0.5, gt=0, description="longest time a settled record waits for its commit"
     )
+    bookkeeping_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="keep inbox and published outbox rows this long; must exceed topic retention",
+    )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
     security: KafkaSecurity = KafkaSecurity()

@@ -2,6 +2,7 @@
 
 from .engine import create_engine, create_tables, is_postgres, to_async_url
 from .outbox import mark_published, pending
+from .retention import prune
 from .tables import InboxEntry, OutboxEntry
 from .uow import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 
@@ -16,5 +17,6 @@ __all__ = [
     "is_postgres",
     "mark_published",
     "pending",
+    "prune",
     "to_async_url",
 ]
