@@ -96,3 +96,21 @@ def status_error(code: int) -> httpx.HTTPStatusError:
 )
 def test_only_transient_errors_are_retried(error: BaseException, transient: bool):
     assert is_transient(error) is transient
+
+
+def test_security_settings_map_to_faststream_objects():
+    from faststream.security import SASLScram512
+
+    from agentbus.bus.security import kafka_security
+    from agentbus.bus.settings import KafkaSecurity
+
+    assert kafka_security(KafkaSecurity()) is None
+    scram = kafka_security(
+        KafkaSecurity(
+            protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username="planner", password="s"
+        )
+    )
+    assert isinstance(scram, SASLScram512)
+    assert scram.use_ssl
+    with pytest.raises(ValueError, match="username"):
+        kafka_security(KafkaSecurity(protocol="SASL_PLAINTEXT"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,6 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables, prune
 from agentbus.telemetry import Telemetry
@@ -26,6 +24,7 @@ from .offsets import OffsetTracker
 from .processor import Handler, Processor
 from .records import InboundRecord, OutboundRecord
 from .relay import OutboxRelay
+from .security import kafka_security
 from .settings import BusSettings
 from .sink import BrokerSink
 
@@ -56,7 +55,7 @@ class Bus:
             # Durable publishing: every in-sync replica has the record, no duplicates on retry.
             acks="all",
             enable_idempotence=True,
-            security=_security(settings),
+            security=kafka_security(settings.security),
             middlewares=middlewares,
             # Per-record "Received/Processed" lines are debug noise at production volume.
             log_level=logging.DEBUG,
@@ -209,19 +208,3 @@ async def _cloudevents_parser(
 async def _raw_body(message: KafkaMessage) -> bytes:
     # The processor parses and validates; FastStream must not reject a non-JSON body first.
     return message.body
-
-
-def _security(settings: BusSettings) -> BaseSecurity | None:
-    sec = settings.security
-    if sec.protocol == "PLAINTEXT":
-        return None
-    context = ssl.create_default_context(cafile=sec.ca_file) if "SSL" in sec.protocol else None
-    if sec.protocol == "SSL":
-        return BaseSecurity(ssl_context=context)
-    if not sec.username or sec.password is None:
-        raise ValueError("SASL needs security.username and security.password")
-    password = sec.password.get_secret_value()
-    use_ssl = sec.protocol == "SASL_SSL"
-    kinds = {"SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
-    kind = kinds.get(sec.sasl_mechanism or "PLAIN", SASLPlaintext)
-    return kind(username=sec.username, password=password, ssl_context=context, use_ssl=use_ssl)
