@@ -23,6 +23,7 @@ from sqlmodel import select
 from agentbus.bus import Bus, BusSettings
 from agentbus.bus.admin import ensure_topics
 from agentbus.storage import InboxEntry, OutboxEntry, UnitOfWork
+from agentbus.telemetry import configure_logging
 from contracts.envelope import Envelope, decode, encode, new_envelope
 from contracts.events.task import TaskCompleted, TaskSubmitted
 from contracts.samples import sample
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--state-dir", default=".cache/demo", type=Path)
     args = parser.parse_args()
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging("demo-planner", "WARNING")  # structured JSON lines on stderr
     asyncio.run(run(args.bootstrap, args.state_dir))
 
 
@@ -138,8 +140,40 @@ async def run(bootstrap: str, state: Path) -> None:
     for o in outbox:
         table.add_row("outbox", o.event_id, o.tenant_id, o.topic, str(o.published_at))
     console.print(table)
+
+    console.rule("4. a poison record goes to the dead-letter topic, with its cause")
+    poison = [(k, v) for k, v in record.headers if k != "ce_id"] + [("ce_id", b"demo-poison")]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    await producer.send_and_wait("tasks.submitted", b"{not json", key=b"poison", headers=poison)
+    await producer.stop()
+    letter = await _next_dead_letter(bootstrap, "tasks.submitted.dlq", b"poison")
     await bus.stop()
+    for name, value in letter:
+        if name.startswith("dlq."):
+            console.print(f"    {name}: {value.decode()}")
+    console.print("  inspect and redrive with: uv run agentbus dlq list tasks.submitted")
     console.rule("done")
+
+
+async def _next_dead_letter(bootstrap: str, dlq: str, key: bytes) -> list[tuple[str, bytes]]:
+    """Headers of the newest dead letter with `key` (bounded wait)."""
+    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 60
+        found: list[tuple[str, bytes]] | None = None
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for r in records:
+                    if r.key == key:
+                        found = list(r.headers)
+            if found is not None and not batches:
+                return found
+        raise SystemExit(f"no dead letter in {dlq} within 60 s")
+    finally:
+        await consumer.stop()
 
 
 if __name__ == "__main__":

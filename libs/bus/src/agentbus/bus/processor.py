@@ -11,7 +11,7 @@ from opentelemetry import metrics
 
 from agentbus.storage import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 from agentbus.telemetry import bind_log_context
-from contracts.envelope import Envelope, decode
+from contracts.envelope import Envelope, decode, headers_to_dict
 from contracts.errors import ContractError
 
 from .dlq import dead_letter_headers, dlq_topic
@@ -67,13 +67,17 @@ class Processor:
 
     async def process(self, record: InboundRecord) -> Outcome:
         """Bring one record to a final outcome."""
-        try:
-            envelope = self._decode(record)
-        except ContractError as exc:
-            return await self._dead_letter(record, exc, attempts=1)
+        # Ids straight from the headers, so even an undecodable record logs its tenant.
+        attrs = headers_to_dict(record.headers)
         with bind_log_context(
-            tenant_id=envelope.tenantid, run_id=envelope.runid, event_id=envelope.id
+            tenant_id=attrs.get("ce_tenantid"),
+            run_id=attrs.get("ce_runid"),
+            event_id=attrs.get("ce_id"),
         ):
+            try:
+                envelope = self._decode(record)
+            except ContractError as exc:
+                return await self._dead_letter(record, exc, attempts=1)
             try:
                 outcome, outbox_ids = await run_with_retries(
                     lambda: self._apply(envelope, record),
