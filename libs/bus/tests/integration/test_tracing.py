@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -21,11 +22,12 @@ UPSTREAM = f"00-{UPSTREAM_TRACE}-00f067aa0ba902b7-01"
 
 
 async def test_a_task_and_what_it_causes_share_one_trace(case, started, make_task):
-    exporter = InMemorySpanExporter()
+    exporter, metric_reader = InMemorySpanExporter(), InMemoryMetricReader()
     telemetry = setup_telemetry(
         "test",
         TelemetrySettings(),
         span_processors=(SimpleSpanProcessor(exporter),),
+        metric_readers=(metric_reader,),
         set_global=False,
     )
     downstream = unique("downstream")
@@ -66,4 +68,13 @@ async def test_a_task_and_what_it_causes_share_one_trace(case, started, make_tas
         (f"{downstream} process", "CONSUMER"),
     } <= names
     assert {format(s.context.trace_id, "032x") for s in spans} == {UPSTREAM_TRACE}
+    points: dict[str, list[Any]] = {}
+    for resource in metric_reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points.setdefault(metric.name, []).extend(
+                    p.attributes for p in metric.data.data_points
+                )
+    assert {"topic": case.topic, "outcome": "handled"} in points["agentbus.bus.records"]
+    assert any(p["topic"] == downstream for p in points["agentbus.bus.consumer_lag"])
     telemetry.shutdown()

@@ -114,3 +114,12 @@ def test_security_settings_map_to_faststream_objects():
     assert scram.use_ssl
     with pytest.raises(ValueError, match="username"):
         kafka_security(KafkaSecurity(protocol="SASL_PLAINTEXT"))
+
+
+async def test_lag_is_the_distance_from_the_last_settled_record_to_the_high_watermark():
+    consumer = FakeConsumer({A0})
+    consumer.highwater = lambda tp: 50  # type: ignore[attr-defined]
+    tracker = OffsetTracker(commit_every=100, commit_interval_s=60)
+    assert tracker.lag() == {}
+    await tracker.settled(consumer, "a", 0, 9)
+    assert tracker.lag() == {A0: 40}

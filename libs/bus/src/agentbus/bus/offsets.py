@@ -30,6 +30,7 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.commit_every = commit_every
         self.commit_interval_s = commit_interval_s
         self._settled: dict[TopicPartition, int] = {}
+        self._position: dict[TopicPartition, int] = {}
         self._consumer: Any = None
         self._since_commit = 0
         self._lock = asyncio.Lock()
@@ -38,7 +39,9 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def settled(self, consumer: Any, topic: str, partition: int, offset: int) -> None:
         """Record that `offset` is settled; commit when the batch is full."""
         self._consumer = consumer
-        self._settled[TopicPartition(topic, partition)] = offset + 1
+        tp = TopicPartition(topic, partition)
+        self._settled[tp] = offset + 1
+        self._position[tp] = offset + 1
         self._since_commit += 1
         if self._since_commit >= self.commit_every:
             await self.flush()
@@ -62,6 +65,21 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
             except KafkaError as exc:
                 # A rebalance raced us: the new owner re-reads these and the inbox skips them.
                 log.warning("offset commit failed; records will be redelivered: %s", exc)
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Records behind the high watermark, per assigned partition (for the lag gauge)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._position.get(tp)
+            if position is not None:
+                out[tp] = max(0, highwater - position)
+        return out
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Hand over cleanly: commit what is settled before the partitions move."""

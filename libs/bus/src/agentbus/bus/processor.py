@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from opentelemetry import metrics
+from opentelemetry.metrics import Meter
 
 from agentbus.storage import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 from agentbus.telemetry import bind_log_context
@@ -25,9 +26,6 @@ __all__ = ["Handler", "Outcome", "Processor"]
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 log = logging.getLogger("agentbus.bus")
-_meter = metrics.get_meter("agentbus.bus")
-_processed = _meter.create_counter("agentbus.bus.records", description="records by outcome")
-_retries = _meter.create_counter("agentbus.bus.retries", description="handler retries")
 
 
 class Outcome(StrEnum):
@@ -56,6 +54,7 @@ class Processor:
         relay: OutboxRelay,
         retry: RetryPolicy,
         event_types: frozenset[str] | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.consumer_group = consumer_group
         self.handler = handler
@@ -64,6 +63,13 @@ class Processor:
         self.relay = relay
         self.retry = retry
         self.event_types = event_types
+        meter = meter or metrics.get_meter("agentbus.bus")
+        self._records = meter.create_counter(
+            "agentbus.bus.records", unit="{record}", description="records by final outcome"
+        )
+        self._retries = meter.create_counter(
+            "agentbus.bus.retries", unit="{retry}", description="handler retries"
+        )
 
     async def process(self, record: InboundRecord) -> Outcome:
         """Bring one record to a final outcome."""
@@ -88,7 +94,7 @@ class Processor:
                 return await self._dead_letter(record, exc.last, attempts=exc.attempts)
             if outbox_ids:
                 await self.relay.publish_committed(outbox_ids)
-            _processed.add(1, {"topic": record.topic, "outcome": outcome.value})
+            self._records.add(1, {"topic": record.topic, "outcome": outcome.value})
             return outcome
 
     def _decode(self, record: InboundRecord) -> Envelope[Any]:
@@ -120,7 +126,7 @@ class Processor:
             return Outcome.HANDLED, uow.published_ids
 
     def _note_retry(self, attempt: int, error: BaseException) -> None:
-        _retries.add(1, {"error": type(error).__name__})
+        self._retries.add(1, {"error": type(error).__name__})
         log.warning(
             "transient failure, retrying",
             extra={"fields": {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}},
@@ -134,7 +140,7 @@ class Processor:
         )
         target = dlq_topic(record.topic)
         await self.sink.send([OutboundRecord(target, record.key, record.value, headers)])
-        _processed.add(1, {"topic": record.topic, "outcome": Outcome.DEAD_LETTERED.value})
+        self._records.add(1, {"topic": record.topic, "outcome": Outcome.DEAD_LETTERED.value})
         log.error(
             "record dead-lettered",
             extra={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,8 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.middlewares import AckPolicy
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables, prune
 from agentbus.telemetry import Telemetry
@@ -74,6 +76,15 @@ class Bus:
         self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
         self.processors: dict[str, Processor] = {}
         self.offset_trackers: list[OffsetTracker] = []
+        provider = telemetry.meter_provider if telemetry else metrics.get_meter_provider()
+        # One scope per bus: two buses in one process must not share (and drop) a gauge.
+        self.meter = provider.get_meter(f"agentbus.bus.{service}")
+        self.meter.create_observable_gauge(
+            "agentbus.bus.consumer_lag",
+            callbacks=[self._observe_lag],
+            unit="{record}",
+            description="records between the last settled offset and the high watermark",
+        )
 
     def consumer(
         self, topic: str, *, event_types: frozenset[str] | None = None
@@ -89,6 +100,7 @@ class Bus:
                 relay=self.relay,
                 retry=self.settings.retry,
                 event_types=event_types,
+                meter=self.meter,
             )
             self.processors[topic] = processor
             offsets = OffsetTracker(
@@ -147,6 +159,13 @@ class Bus:
         await self._before_broker_stop()
         await self.broker.stop()
         await self.engine.dispose()
+
+    def _observe_lag(self, _options: CallbackOptions) -> Iterable[Observation]:
+        group = self.settings.consumer_group
+        for tracker in self.offset_trackers:
+            for tp, lag in tracker.lag().items():
+                attributes = {"topic": tp.topic, "partition": tp.partition, "group": group}
+                yield Observation(lag, attributes)
 
     async def prune(self) -> None:
         """Delete inbox and published outbox rows older than the retention setting."""
