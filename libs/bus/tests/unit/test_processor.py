@@ -48,10 +48,18 @@ async def uow(sqlite_url: str) -> Any:
     await engine.dispose()
 
 
-def processor(uow: UnitOfWorkFactory, sink: FakeSink, handler: Any = record_effect) -> Processor:
+def processor(
+    uow: UnitOfWorkFactory, sink: FakeSink, handler: Any = record_effect, timeout_s: float = 5
+) -> Processor:
     relay = OutboxRelay(uow, sink, interval_s=1, grace_s=0, batch_size=100)
     return Processor(
-        consumer_group="g", handler=handler, uow_factory=uow, sink=sink, relay=relay, retry=RETRY
+        consumer_group="g",
+        handler=handler,
+        uow_factory=uow,
+        sink=sink,
+        relay=relay,
+        retry=RETRY,
+        handler_timeout_s=timeout_s,
     )
 
 
@@ -150,3 +158,22 @@ async def test_pruning_keeps_recent_and_unpublished_rows(uow):
         assert (await session.exec(select(InboxEntry))).all() == []
         [left] = (await session.exec(select(OutboxEntry))).all()
         assert left.published_at is None, "an unpublished event is never pruned"
+
+
+async def test_a_hung_handler_times_out_rolls_back_and_dead_letters(uow):
+    import asyncio
+
+    async def hang(envelope: Envelope[Any], unit: UnitOfWork) -> None:
+        await record_effect(envelope, unit)
+        await asyncio.sleep(3600)
+
+    sink = FakeSink()
+    assert await processor(uow, sink, hang, timeout_s=0.05).process(record()) is (
+        Outcome.DEAD_LETTERED
+    )
+    [letter] = sink.sent
+    headers = dict(letter.headers)
+    assert headers["dlq.error.class"] == b"builtins.TimeoutError"
+    assert headers["dlq.attempts"] == b"3", "a timeout is transient: retried first"
+    async with uow.sessions() as session:
+        assert await effects_by_event(session) == {}, "the timed-out attempts rolled back"

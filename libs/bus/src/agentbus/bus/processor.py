@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -54,6 +55,7 @@ class Processor:
         relay: OutboxRelay,
         retry: RetryPolicy,
         event_types: frozenset[str] | None = None,
+        handler_timeout_s: float = 60.0,
         meter: Meter | None = None,
     ) -> None:
         self.consumer_group = consumer_group
@@ -63,6 +65,7 @@ class Processor:
         self.relay = relay
         self.retry = retry
         self.event_types = event_types
+        self.handler_timeout_s = handler_timeout_s
         meter = meter or metrics.get_meter("agentbus.bus")
         self._records = meter.create_counter(
             "agentbus.bus.records", unit="{record}", description="records by final outcome"
@@ -109,7 +112,12 @@ class Processor:
     async def _apply(
         self, envelope: Envelope[Any], record: InboundRecord
     ) -> tuple[Outcome, list[int]]:
-        async with self.uow_factory(envelope.tenantid) as uow:
+        # A hung handler must not hold its partition forever: the timeout cancels it, the
+        # transaction rolls back, and TimeoutError counts as transient (retried, then DLQ).
+        async with (
+            asyncio.timeout(self.handler_timeout_s),
+            self.uow_factory(envelope.tenantid) as uow,
+        ):
             try:
                 await uow.claim(
                     self.consumer_group,

@@ -100,6 +100,7 @@ class Bus:
                 relay=self.relay,
                 retry=self.settings.retry,
                 event_types=event_types,
+                handler_timeout_s=self.settings.handler_timeout_s,
                 meter=self.meter,
             )
             self.processors[topic] = processor

@@ -37,6 +37,9 @@ class BusSettings(BaseModel):
     database_url: str = "sqlite:///./agentbus.db"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     retry: RetryPolicy = RetryPolicy()
+    handler_timeout_s: float = Field(
+        default=60.0, gt=0, description="longest one attempt of a handler may take"
+    )
     redelivery_pause_s: float = Field(
         default=1.0, ge=0, description="pause before re-reading a record whose DLQ publish failed"
     )
