@@ -44,19 +44,11 @@ STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 # Pinned so a fresh machine resolves the same plugin as this one (Maven 3.8's default is 2.8).
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-log() { echo "kafka.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+LOG_NAME=kafka.sh
+# shellcheck source=infra/dev/log.sh
+source "$REPO_ROOT/infra/dev/log.sh"
 
-die_with_logs() {
-  log "error: $*"
-  for f in "$SERVER_LOG" "$STDOUT_LOG"; do
-    if [ -s "$f" ]; then
-      echo "----- last 40 lines of $f -----" >&2
-      tail -n 40 "$f" >&2
-    fi
-  done
-  exit 1
-}
+die_with_logs() { die_showing "$*" "$SERVER_LOG" "$STDOUT_LOG"; }
 
 # Serialises up/down/install so two callers (e.g. parallel make targets) never race on the pid file.
 take_lock() {

@@ -45,17 +45,11 @@ DATA_DIR="$PG_HOME/data"
 SOCKET_DIR="$PG_HOME/run"
 SERVER_LOG="$PG_HOME/postgresql.log"
 
-log() { echo "pg.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+LOG_NAME=pg.sh
+# shellcheck source=infra/dev/log.sh
+source "$REPO_ROOT/infra/dev/log.sh"
 
-die_with_log() {
-  log "error: $*"
-  if [ -s "$SERVER_LOG" ]; then
-    echo "----- last 40 lines of $SERVER_LOG -----" >&2
-    tail -n 40 "$SERVER_LOG" >&2
-  fi
-  exit 1
-}
+die_with_log() { die_showing "$*" "$SERVER_LOG"; }
 
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
