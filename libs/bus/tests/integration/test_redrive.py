@@ -100,6 +100,9 @@ async def test_show_and_purge(case, started, make_task):
     assert "MessageParseError" in shown.stdout
     assert f'"dlq.original.topic": "{case.topic}"' in shown.stdout
 
+    missing = agentbus("dlq", "show", case.topic, "0", "5", bootstrap=case.bootstrap)
+    assert missing.returncode == 1
+    assert "holds offsets 0..0" in missing.stdout
     refused = agentbus("dlq", "purge", case.topic, bootstrap=case.bootstrap)
     assert refused.returncode != 0, "purge without --yes and no answer must not delete"
     assert (

@@ -99,12 +99,13 @@ def dlq_show(
     topic: DlqTopic, partition: int, offset: int, bootstrap: Bootstrap = "127.0.0.1:19092"
 ) -> None:
     """Print one dead letter: headers and value."""
-    letters = asyncio.run(dlqtool.read(bootstrap, _dlq(topic), limit=100_000))
-    match = [d for d in letters if (d.partition, d.offset) == (partition, offset)]
-    if not match:
-        console.print(f"[red]no record at {_dlq(topic)} partition {partition} offset {offset}")
-        raise typer.Exit(1)
-    letter = match[0]
+    try:
+        letter = asyncio.run(dlqtool.read_one(bootstrap, _dlq(topic), partition, offset))
+    except LookupError as exc:
+        console.print(
+            f"[red]no record at {_dlq(topic)} partition {partition} offset {offset}: {exc}"
+        )
+        raise typer.Exit(1) from exc
     out = {
         "partition": letter.partition,
         "offset": letter.offset,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,26 @@ async def read(
             for tp, records in batches.items():
                 found.extend(DeadLetter.of(r) for r in records if r.offset < ends[tp])
         return sorted(found, key=lambda d: (d.partition, d.offset))[:limit]
+    finally:
+        await consumer.stop()
+
+
+async def read_one(
+    bootstrap: str, topic: str, partition: int, offset: int, *, timeout_s: float = 10.0
+) -> DeadLetter:
+    """The record at `partition`/`offset`; LookupError when there is none."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        (start,) = (await consumer.beginning_offsets([tp])).values()
+        (end,) = (await consumer.end_offsets([tp])).values()
+        if not start <= offset < end:
+            raise LookupError(f"{topic} partition {partition} holds offsets {start}..{end - 1}")
+        consumer.seek(tp, offset)
+        record = await asyncio.wait_for(consumer.getone(tp), timeout=timeout_s)
+        return DeadLetter.of(record)
     finally:
         await consumer.stop()
 
