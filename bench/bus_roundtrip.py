@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from agentbus.bus import Bus, BusSettings
 from agentbus.storage import UnitOfWork
+from agentbus.testing import create_topics
 from contracts.envelope import Envelope, encode, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.samples import sample
@@ -34,15 +34,6 @@ Sender = Callable[[int], Awaitable[None]]
 
 def envelope(task_id: str) -> Envelope[TaskSubmitted]:
     return new_envelope(sample(TaskSubmitted, task_id=task_id), source="bench", tenant_id="t1")
-
-
-async def topics(bootstrap: str, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, 1, 1) for n in names])
-    finally:
-        await admin.close()
 
 
 class Sink:
@@ -180,7 +171,7 @@ async def main() -> None:
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     names = {k: f"bench-{k}-{run}" for k in ("a", "a-out", "b", "b-out", "c", "c-out")}
-    await topics(args.bootstrap, *names.values())
+    await create_topics(args.bootstrap, names.values())
     results = []
     sizes = (args.latency_n, args.burst_n, args.limit_s)
     results.append(await measure("raw-hop", args.bootstrap, names["a"], names["a"], *sizes))

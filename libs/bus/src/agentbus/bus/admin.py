@@ -11,7 +11,7 @@ from aiokafka.errors import for_code
 
 from contracts.topics import TopicSpec, topic_configs
 
-__all__ = ["TopicResult", "ensure_topics"]
+__all__ = ["TopicResult", "ensure_topics", "wait_for_leaders"]
 
 _ALREADY_EXISTS = 36
 
@@ -54,14 +54,14 @@ async def ensure_topics(
                 if code not in (0, _ALREADY_EXISTS):
                     message = rest[0] if rest else ""
                     raise for_code(code)(f"creating {name}: {message}")
-            await _wait_for_leaders(admin, [spec.name for spec in missing], timeout_s)
+            await wait_for_leaders(admin, [spec.name for spec in missing], timeout_s)
         created = {spec.name for spec in missing}
         return [TopicResult(spec.name, spec.name in created) for spec in wanted]
     finally:
         await admin.close()
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+async def wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
     """New partitions answer NotLeaderForPartition until their leader is elected."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

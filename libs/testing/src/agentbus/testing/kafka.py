@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from agentbus.bus.admin import wait_for_leaders
 from contracts.envelope import Envelope, encode
 
 __all__ = ["consume", "create_topics", "produce", "raw_record", "unique"]
@@ -39,6 +40,7 @@ async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int
             await admin.create_topics(
                 [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in wanted]
             )
+        await wait_for_leaders(admin, wanted, timeout_s=30)
     finally:
         await admin.close()
 
