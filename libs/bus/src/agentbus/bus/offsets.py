@@ -50,7 +50,8 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
         """Commit settled positions of assigned partitions (all, or only `partitions`)."""
         async with self._lock:
             consumer = self._consumer
-            if consumer is None or not self._settled:
+            # FastStream's in-memory TestKafkaBroker has no group and nothing to commit.
+            if consumer is None or not self._settled or not hasattr(consumer, "assignment"):
                 return
             wanted = set(partitions) if partitions is not None else set(self._settled)
             assigned = consumer.assignment()
@@ -69,7 +70,7 @@ class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
     def lag(self) -> dict[TopicPartition, int]:
         """Records behind the high watermark, per assigned partition (for the lag gauge)."""
         consumer = self._consumer
-        if consumer is None:
+        if consumer is None or not hasattr(consumer, "assignment"):
             return {}
         out: dict[TopicPartition, int] = {}
         for tp in consumer.assignment():
