@@ -39,6 +39,15 @@ class DeadLetter:
         return cls(record.partition, record.offset, record.key, record.value, headers, info)
 
 
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic` from fresh metadata; LookupError when it does not exist."""
+    await consumer._client.force_metadata_update()  # a new consumer knows no topics yet
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    if not partitions:
+        raise LookupError(f"topic {topic!r} does not exist")
+    return partitions
+
+
 async def read(
     bootstrap: str,
     topic: str,
@@ -56,14 +65,7 @@ async def read(
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-        if not partitions:
-            raise LookupError(f"topic {topic!r} does not exist")
+        partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
@@ -168,10 +170,7 @@ async def purge(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            raise LookupError(f"topic {topic!r} does not exist")
+        partitions = await _partitions(consumer, topic)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
     finally:

@@ -151,7 +151,7 @@ class Bus:
 
     async def start(self) -> None:
         """Create tables, connect, start consuming and the outbox relay."""
-        await create_tables(self.engine)
+        await self._before_broker_start()
         await self.broker.start()
         await self._after_broker_start()
 
