@@ -18,7 +18,7 @@ lint: sync compose-check ## ruff, mypy --strict, shellcheck and docker-compose c
 	shellcheck -x infra/dev/*.sh infra/kafka/kafka.sh infra/kafka/production/acls.sh infra/postgres/pg.sh .ci/run
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
-	$(RUN) mypy contracts/src libs/*/src
+	$(RUN) mypy contracts/src libs/*/src $$(ls -d services/*/src 2>/dev/null)
 
 format: sync ## apply ruff format and fixes
 	$(RUN) ruff format .
@@ -67,3 +67,6 @@ bench: sync kafka-up ## raw aiokafka vs the bus runtime on the same broker
 
 clean: kafka-down ## stop Kafka and remove caches (keeps downloaded jars)
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+
+# Each service adds its own targets (bench-<name>, eval-<name>, ...) in services/<name>/service.mk.
+-include services/*/service.mk

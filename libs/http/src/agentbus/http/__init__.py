@@ -1,0 +1,1 @@
+"""agentbus HTTP: app factory, tenant authentication, JSON errors, health."""

@@ -1,0 +1,1 @@
+"""agentbus approval service."""

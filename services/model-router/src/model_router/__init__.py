@@ -1,0 +1,1 @@
+"""agentbus model-router service."""

@@ -1,0 +1,1 @@
+"""agentbus tool-executor service."""
