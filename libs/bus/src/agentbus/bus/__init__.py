@@ -2,6 +2,7 @@
 
 from .dlq import DeadLetterInfo, dlq_topic
 from .errors import PermanentError, TransientError, is_transient
+from .io import IoContext, IoHandler, idempotency_key
 from .processor import Handler, Outcome, Processor
 from .records import InboundRecord, OutboundRecord, RecordSink
 from .relay import OutboxRelay
@@ -14,6 +15,8 @@ __all__ = [
     "DeadLetterInfo",
     "Handler",
     "InboundRecord",
+    "IoContext",
+    "IoHandler",
     "KafkaSecurity",
     "OutboundRecord",
     "OutboxRelay",
@@ -24,5 +27,6 @@ __all__ = [
     "RetryPolicy",
     "TransientError",
     "dlq_topic",
+    "idempotency_key",
     "is_transient",
 ]
