@@ -1,0 +1,1 @@
+"""agentbus guard: pure detection (PII, secrets, prompt injection) and per-tenant policies."""
