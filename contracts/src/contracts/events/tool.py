@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, JsonValue, model_validator
 
 from ..base import Event
 from ..registry import event
-from ..types import ErrorInfo, Identifier, Millis, Name, StepRef, Version
+from ..types import (
+    Actor,
+    ContentHash,
+    ErrorInfo,
+    Identifier,
+    Millis,
+    Name,
+    StepRef,
+    ValueType,
+    Version,
+)
 
-__all__ = ["ToolCompleted", "ToolRequested", "ToolStatus"]
+__all__ = [
+    "Scope",
+    "ToolApproval",
+    "ToolCompleted",
+    "ToolRequested",
+    "ToolStatus",
+    "arguments_sha256",
+    "canonical_json",
+]
+
+Scope = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_.:/-]*$")]
+"""A permission a tool requires and a caller holds, e.g. `crm:write`."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical bytes of a JSON value: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def arguments_sha256(arguments: dict[str, Any]) -> str:
+    """`sha256:` and the hex digest of the canonical JSON of a tool call's arguments."""
+    return "sha256:" + hashlib.sha256(canonical_json(arguments)).hexdigest()
 
 
 class ToolStatus(StrEnum):
@@ -20,6 +55,15 @@ class ToolStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DENIED = "denied"
+
+
+class ToolApproval(ValueType):
+    """A human approval the request carries; it is valid only for the arguments it names."""
+
+    approval_id: Identifier = Field(description="The approval service's id (ApprovalDecided)")
+    arguments_sha256: ContentHash = Field(
+        description="arguments_sha256(arguments) the approvers saw; must match this request's"
+    )
 
 
 @event("agentbus.tool.requested.v1")
@@ -36,6 +80,18 @@ class ToolRequested(Event):
     )
     idempotency_key: Identifier = Field(
         description="Same key on every attempt of the same step, so a side effect happens once"
+    )
+    scopes: list[Scope] = Field(
+        default_factory=list, description="Scopes the calling step holds; a tool needs all of its"
+    )
+    roles: list[Name] = Field(
+        default_factory=list, description="Roles of the principal the run acts for"
+    )
+    on_behalf_of: Actor | None = Field(
+        default=None, description="The user or system whose task the call serves"
+    )
+    approval: ToolApproval | None = Field(
+        default=None, description="Approval for a tool that needs one, bound to the arguments"
     )
 
 
