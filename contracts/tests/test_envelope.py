@@ -37,7 +37,7 @@ def test_every_event_type_round_trips(event_type: str) -> None:
     assert decoded == envelope
     assert type(decoded.data) is type(data)
     assert decoded.data == data
-    assert record.key == SAMPLE_RUN_ID.encode()
+    assert record.key == (data.partition_key() or SAMPLE_RUN_ID).encode()
     assert dict(record.headers)["ce_dataschema"] == f"contracts/schemas/{event_type}.json".encode()
 
 

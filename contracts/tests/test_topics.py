@@ -9,6 +9,8 @@ import pytest
 from contracts.registry import EVENT_TYPE_PATTERN, all_events
 from contracts.topics import (
     CATALOGUE,
+    REPLY_TOPICS,
+    AmbiguousTopicError,
     CleanupPolicy,
     all_topics,
     dlq_name,
@@ -33,6 +35,7 @@ EXPECTED = {
     "approval.decisions",
     "audit.log",
     "usage.records",
+    "workflows.events",
 }
 
 
@@ -41,10 +44,23 @@ def test_the_catalogue_has_the_architecture_topics() -> None:
     assert len(CATALOGUE) == len(EXPECTED)
 
 
-def test_every_registered_event_type_belongs_to_exactly_one_topic() -> None:
+def test_every_registered_event_type_has_a_topic_and_only_failed_replies_have_several() -> None:
     homes = Counter(t for spec in CATALOGUE for t in spec.event_types)
     for event_type in all_events():
-        assert homes[event_type] == 1, f"{event_type} is on {homes[event_type]} topics"
+        expected = len(REPLY_TOPICS) if event_type == "agentbus.request.failed.v1" else 1
+        assert homes[event_type] == expected, f"{event_type} is on {homes[event_type]} topics"
+
+
+def test_reply_topics_carry_the_failed_reply() -> None:
+    assert REPLY_TOPICS == {
+        "guardrail.requests": "guardrail.verdicts",
+        "model.requests": "model.responses",
+        "tool.requests": "tool.results",
+        "approval.requests": "approval.decisions",
+    }
+    for request, reply in REPLY_TOPICS.items():
+        assert topic(request).name == request
+        assert "agentbus.request.failed.v1" in topic(reply).event_types
 
 
 def test_every_topic_event_type_exists() -> None:
@@ -60,8 +76,16 @@ def test_topic_for_event() -> None:
     assert topic_for_event("agentbus.task.submitted.v1").name == "tasks.submitted"
     assert topic_for_event("agentbus.run.step_retrying.v1").name == "runs.events"
     assert topic_for_event("agentbus.audit.recorded.v1").name == "audit.log"
+    assert topic_for_event("agentbus.task.cancel_requested.v1").name == "tasks.submitted"
+    assert topic_for_event("agentbus.approval.cancel_requested.v1").name == "approval.requests"
+    assert topic_for_event("agentbus.workflow.published.v1").name == "workflows.events"
     with pytest.raises(KeyError, match=r"contracts\.topics"):
         topic_for_event("agentbus.task.exploded.v1")
+
+
+def test_topic_for_event_refuses_a_type_on_several_topics() -> None:
+    with pytest.raises(AmbiguousTopicError, match=r"several topics.*model\.responses.*name the"):
+        topic_for_event("agentbus.request.failed.v1")
 
 
 def test_topic_lookup_names_the_known_topics() -> None:
@@ -77,6 +101,9 @@ def test_nothing_is_ever_compacted_and_audit_is_kept_forever() -> None:
     assert audit.retention_ms == -1
     assert topic_configs(audit)["retention.bytes"] == "-1"
     assert dlq_spec(audit).retention_ms == -1
+    workflows = topic("workflows.events")
+    assert workflows.retention_ms == -1
+    assert workflows.partitions == 6
 
 
 def test_dlq_spec() -> None:
@@ -99,8 +126,10 @@ def test_all_topics() -> None:
     assert all_topics(include_dlq=False) == CATALOGUE
 
 
-def test_every_topic_is_keyed_by_run() -> None:
-    assert all(spec.key.startswith("run_id") for spec in CATALOGUE)
+def test_every_topic_but_workflow_definitions_is_keyed_by_run() -> None:
+    by_run = [spec for spec in CATALOGUE if spec.name != "workflows.events"]
+    assert all(spec.key.startswith("run_id") for spec in by_run)
+    assert topic("workflows.events").key == "workflow name"
     assert all(spec.partitions >= 1 for spec in CATALOGUE)
 
 

@@ -16,3 +16,7 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     EVENT_TYPE: ClassVar[str]
+
+    def partition_key(self) -> str | None:
+        """The Kafka key this event must have whatever its run; None lets the envelope choose."""
+        return None

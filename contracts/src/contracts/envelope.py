@@ -53,9 +53,14 @@ class Envelope(BaseModel, Generic[E]):
 
     @property
     def key(self) -> str:
-        """Kafka key: the run id, else the payload's task id, else the event id."""
+        """Kafka key: the event's own key, else the run id, the payload's task id, the event id."""
         task_id = getattr(self.data, "task_id", None)
-        return self.runid or (task_id if isinstance(task_id, str) else None) or self.id
+        return (
+            self.data.partition_key()
+            or self.runid
+            or (task_id if isinstance(task_id, str) else None)
+            or self.id
+        )
 
 
 class KafkaRecord(BaseModel):

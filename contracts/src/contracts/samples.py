@@ -40,6 +40,7 @@ _ERROR = {
     "message": "crm.lookup timed out after 5000 ms",
     "retryable": True,
 }
+_DEFINITION = {**_WORKFLOW, "actor": _USER, "occurred_at": _T0}
 _RUN = {"run_id": SAMPLE_RUN_ID, "task_id": SAMPLE_TASK_ID, "workflow": _WORKFLOW}
 _STEP_EVENT = {"step": _STEP, "kind": "model", "workflow": _WORKFLOW}
 _USAGE = {"prompt_tokens": 120, "completion_tokens": 30}
@@ -155,6 +156,44 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "resource_id": SAMPLE_RUN_ID,
         "outcome": "succeeded",
         "occurred_at": _T0,
+    },
+    "agentbus.task.cancel_requested.v1": {
+        "task_id": SAMPLE_TASK_ID,
+        "run_id": SAMPLE_RUN_ID,
+        "reason": "duplicate submission",
+        "requested_by": _USER,
+    },
+    "agentbus.approval.cancel_requested.v1": {
+        "step": _STEP,
+        "request_id": _REQUEST_ID,
+        "reason": "run cancelled",
+    },
+    "agentbus.request.failed.v1": {
+        "request_id": _REQUEST_ID,
+        "request_type": "agentbus.model.requested.v1",
+        "step": _STEP,
+        "error": {"code": "request.dead_lettered", "message": "ValueError: bad alias"},
+        "dead_letter": {
+            "topic": "model.requests.dlq",
+            "partition": 2,
+            "offset": 7,
+            "original_topic": "model.requests",
+            "original_partition": 2,
+            "original_offset": 41,
+        },
+    },
+    **{
+        f"agentbus.workflow.{transition}.v1": {**_DEFINITION, **extra}
+        for transition, extra in (
+            ("drafted", {}),
+            ("submitted", {}),
+            (
+                "approved",
+                {"actor": {"kind": "user", "id": "bob"}, "reviewer": {"kind": "user", "id": "bob"}},
+            ),
+            ("published", {"quality_gate": {"evaluation_id": "eval-0001", "passed": True}}),
+            ("deprecated", {}),
+        )
     },
     "agentbus.usage.recorded.v1": {
         "step": _STEP,

@@ -8,7 +8,9 @@ from enum import StrEnum
 __all__ = [
     "CATALOGUE",
     "DLQ_SUFFIX",
+    "REPLY_TOPICS",
     "RUN_KEY",
+    "AmbiguousTopicError",
     "CleanupPolicy",
     "TopicSpec",
     "all_topics",
@@ -26,6 +28,7 @@ _WEEK_MS = 7 * _DAY_MS
 _DLQ_RETENTION_MS = 30 * _DAY_MS  # time to inspect and re-drive
 _INFINITE = -1
 _PARTITIONS = 6
+_REQUEST_FAILED = "request.failed.v1"  # rides on every reply topic (a dead-lettered request)
 
 
 class CleanupPolicy(StrEnum):
@@ -68,7 +71,12 @@ _RUN_EVENTS = (
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    _spec("tasks.submitted", "task.submitted.v1", description="Upstream systems submit tasks"),
+    _spec(
+        "tasks.submitted",
+        "task.submitted.v1",
+        "task.cancel_requested.v1",
+        description="Upstream systems submit and cancel tasks (keyed by task id)",
+    ),
     _spec("tasks.completed", "task.completed.v1", description="Task results for upstream"),
     _spec("tasks.failed", "task.failed.v1", description="Task failures for upstream"),
     _spec(
@@ -77,13 +85,38 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         description="Run and step lifecycle, published by the planner",
     ),
     _spec("guardrail.requests", "guardrail.check_requested.v1", description="Checks to run"),
-    _spec("guardrail.verdicts", "guardrail.verdict.v1", description="Guardrail decisions"),
+    _spec(
+        "guardrail.verdicts",
+        "guardrail.verdict.v1",
+        _REQUEST_FAILED,
+        description="Guardrail decisions",
+    ),
     _spec("model.requests", "model.requested.v1", description="Chat completions to make"),
-    _spec("model.responses", "model.responded.v1", description="Model answers or errors"),
+    _spec(
+        "model.responses",
+        "model.responded.v1",
+        _REQUEST_FAILED,
+        description="Model answers or errors",
+    ),
     _spec("tool.requests", "tool.requested.v1", description="Tool invocations to make"),
-    _spec("tool.results", "tool.completed.v1", description="Tool results, failures, denials"),
-    _spec("approval.requests", "approval.requested.v1", description="Steps awaiting humans"),
-    _spec("approval.decisions", "approval.decided.v1", description="Final approval outcomes"),
+    _spec(
+        "tool.results",
+        "tool.completed.v1",
+        _REQUEST_FAILED,
+        description="Tool results, failures, denials",
+    ),
+    _spec(
+        "approval.requests",
+        "approval.requested.v1",
+        "approval.cancel_requested.v1",
+        description="Steps awaiting humans, and withdrawn requests",
+    ),
+    _spec(
+        "approval.decisions",
+        "approval.decided.v1",
+        _REQUEST_FAILED,
+        description="Final approval outcomes",
+    ),
     # Infinite, never compacted: the audit store is a projection that must be rebuildable
     # by replaying this topic, and a key-based compaction would silently drop records.
     _spec(
@@ -100,7 +133,29 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         description="Metered model spend per tenant",
         retention_ms=400 * _DAY_MS,
     ),
+    # Infinite like audit.log: a definition's review and publication history is audit data.
+    _spec(
+        "workflows.events",
+        *(f"workflow.{e}.v1" for e in ("drafted", "submitted", "approved", "published")),
+        "workflow.deprecated.v1",
+        description="Workflow-definition lifecycle, for the audit trail",
+        retention_ms=_INFINITE,
+        key="workflow name",
+    ),
 )
+
+REPLY_TOPICS: dict[str, str] = {
+    "guardrail.requests": "guardrail.verdicts",
+    "model.requests": "model.responses",
+    "tool.requests": "tool.results",
+    "approval.requests": "approval.decisions",
+}
+"""Request topic -> the topic its replies (and its failed replies) go to."""
+
+
+class AmbiguousTopicError(LookupError):
+    """The event type rides on several topics; the publisher must name the topic."""
+
 
 _BY_NAME = {spec.name: spec for spec in CATALOGUE}
 
@@ -145,10 +200,20 @@ def all_topics(include_dlq: bool = True) -> tuple[TopicSpec, ...]:
 
 
 def topic_for_event(event_type: str) -> TopicSpec:
-    """The topic an event type is published to; KeyError when no topic carries it."""
-    for spec in CATALOGUE:
-        if event_type in spec.event_types:
-            return spec
+    """The one topic an event type is published to.
+
+    KeyError when no topic carries it; AmbiguousTopicError when several do (such as
+    agentbus.request.failed.v1 on every reply topic): the caller must name the topic.
+    """
+    homes = [spec for spec in CATALOGUE if event_type in spec.event_types]
+    if len(homes) == 1:
+        return homes[0]
+    if homes:
+        names = ", ".join(spec.name for spec in homes)
+        raise AmbiguousTopicError(
+            f"event type {event_type!r} rides on several topics ({names}); name the topic "
+            "when publishing it"
+        )
     raise KeyError(f"no topic carries event type {event_type!r}; add it to contracts.topics")
 
 

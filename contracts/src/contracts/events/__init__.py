@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from .approval import ApprovalDecided, ApprovalOutcome, ApprovalRequested
+from .approval import (
+    ApprovalCancelRequested,
+    ApprovalDecided,
+    ApprovalOutcome,
+    ApprovalRequested,
+)
 from .audit import AuditOutcome, AuditRecorded
 from .guardrail import Decision, Direction, Finding, GuardrailCheckRequested, GuardrailVerdict
 from .model import (
     BudgetHints,
     FinishReason,
+    ModelOutcome,
     ModelParameters,
     ModelRequested,
     ModelResponded,
     ResponseFormat,
 )
+from .request import DeadLetterRef, RequestFailed
 from .run import (
     RunCancelled,
     RunCompleted,
@@ -26,27 +33,39 @@ from .run import (
     StepScheduled,
     StepSkipped,
 )
-from .task import Priority, TaskCompleted, TaskFailed, TaskSubmitted
+from .task import Priority, TaskCancelRequested, TaskCompleted, TaskFailed, TaskSubmitted
 from .tool import ToolCompleted, ToolRequested, ToolStatus
 from .usage import UsageRecorded
+from .workflow import (
+    WorkflowApproved,
+    WorkflowDeprecated,
+    WorkflowDrafted,
+    WorkflowEvent,
+    WorkflowPublished,
+    WorkflowSubmitted,
+)
 
 __all__ = [
+    "ApprovalCancelRequested",
     "ApprovalDecided",
     "ApprovalOutcome",
     "ApprovalRequested",
     "AuditOutcome",
     "AuditRecorded",
     "BudgetHints",
+    "DeadLetterRef",
     "Decision",
     "Direction",
     "Finding",
     "FinishReason",
     "GuardrailCheckRequested",
     "GuardrailVerdict",
+    "ModelOutcome",
     "ModelParameters",
     "ModelRequested",
     "ModelResponded",
     "Priority",
+    "RequestFailed",
     "ResponseFormat",
     "RunCancelled",
     "RunCompleted",
@@ -59,6 +78,7 @@ __all__ = [
     "StepRetrying",
     "StepScheduled",
     "StepSkipped",
+    "TaskCancelRequested",
     "TaskCompleted",
     "TaskFailed",
     "TaskSubmitted",
@@ -66,4 +86,10 @@ __all__ = [
     "ToolRequested",
     "ToolStatus",
     "UsageRecorded",
+    "WorkflowApproved",
+    "WorkflowDeprecated",
+    "WorkflowDrafted",
+    "WorkflowEvent",
+    "WorkflowPublished",
+    "WorkflowSubmitted",
 ]

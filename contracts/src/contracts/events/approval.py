@@ -16,7 +16,7 @@ from ..base import Event
 from ..registry import event
 from ..types import Actor, Identifier, Name, StepRef
 
-__all__ = ["ApprovalDecided", "ApprovalOutcome", "ApprovalRequested"]
+__all__ = ["ApprovalCancelRequested", "ApprovalDecided", "ApprovalOutcome", "ApprovalRequested"]
 
 
 class ApprovalOutcome(StrEnum):
@@ -25,6 +25,7 @@ class ApprovalOutcome(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 @event("agentbus.approval.requested.v1")
@@ -54,9 +55,22 @@ class ApprovalDecided(Event):
     step: StepRef = Field(description="Echoed from the request")
     request_id: Identifier = Field(description="ce_id of the approval request answered")
     approval_id: Identifier = Field(description="The approval service's id for the request")
-    outcome: ApprovalOutcome = Field(description="approved, rejected or expired")
+    outcome: ApprovalOutcome = Field(description="approved, rejected, expired or cancelled")
     decided_by: list[Actor] = Field(
-        default_factory=list, description="Approvers who decided; empty when expired"
+        default_factory=list, description="Approvers who decided; empty when expired or cancelled"
     )
     reason: str | None = Field(default=None, description="Approvers' comment or expiry note")
     decided_at: AwareDatetime = Field(description="When the outcome became final")
+
+
+@event("agentbus.approval.cancel_requested.v1")
+class ApprovalCancelRequested(Event):
+    """The planner withdraws a pending approval request (its run was cancelled or moved on).
+
+    The approval service answers with `approval.decided.v1`, outcome `cancelled`, unless
+    the request was already final; then the earlier outcome stands.
+    """
+
+    step: StepRef = Field(description="The step whose approval is withdrawn")
+    request_id: Identifier = Field(description="ce_id of the approval request to cancel")
+    reason: str = Field(min_length=1, max_length=1000, description="Why, shown to approvers")

@@ -25,6 +25,7 @@ from ..types import (
 __all__ = [
     "BudgetHints",
     "FinishReason",
+    "ModelOutcome",
     "ModelParameters",
     "ModelRequested",
     "ModelResponded",
@@ -47,6 +48,20 @@ class FinishReason(StrEnum):
     LENGTH = "length"
     CONTENT_FILTER = "content_filter"
     TOOL_CALLS = "tool_calls"
+
+
+class ModelOutcome(StrEnum):
+    """How a model request ended; only `ok` carries content."""
+
+    OK = "ok"
+    ERROR = "error"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    RATE_LIMITED = "rate_limited"
+
+
+def _derived_outcome(data: dict[str, Any]) -> ModelOutcome:
+    # Replies from producers that predate the field: ok with content, error without.
+    return ModelOutcome.OK if data.get("content") is not None else ModelOutcome.ERROR
 
 
 class ModelParameters(ValueType):
@@ -112,9 +127,19 @@ class ModelResponded(Event):
     latency_ms: Millis = Field(description="Wall-clock time to answer, including retries")
     cached: bool = Field(default=False, description="True when served from the response cache")
     error: ErrorInfo | None = Field(default=None, description="Set when no provider answered")
+    # Declared after content: its default is derived from the fields validated before it.
+    outcome: ModelOutcome = Field(
+        default_factory=_derived_outcome,
+        description=(
+            "ok, error, budget_exceeded (error.code budget.exceeded) or rate_limited; "
+            "absent means ok with content, error without"
+        ),
+    )
 
     @model_validator(mode="after")
     def _content_or_error(self) -> ModelResponded:
         if (self.content is None) == (self.error is None):
             raise ValueError("exactly one of content and error must be set")
+        if (self.outcome is ModelOutcome.OK) != (self.content is not None):
+            raise ValueError("outcome ok exactly when content is set")
         return self

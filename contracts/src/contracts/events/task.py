@@ -11,7 +11,7 @@ from ..base import Event
 from ..registry import event
 from ..types import Actor, ErrorInfo, Identifier, Name, Timings, Version, WorkflowRef
 
-__all__ = ["Priority", "TaskCompleted", "TaskFailed", "TaskSubmitted"]
+__all__ = ["Priority", "TaskCancelRequested", "TaskCompleted", "TaskFailed", "TaskSubmitted"]
 
 
 class Priority(StrEnum):
@@ -71,3 +71,19 @@ class TaskFailed(Event):
         default=None, description="The submission's correlation_id, echoed"
     )
     timings: Timings | None = Field(default=None, description="Run timings, when a run started")
+
+
+@event("agentbus.task.cancel_requested.v1")
+class TaskCancelRequested(Event):
+    """Someone asks to cancel a task and its run; rides on tasks.submitted, keyed by task id."""
+
+    task_id: Identifier = Field(description="The task to cancel; also the Kafka key")
+    run_id: Identifier | None = Field(
+        default=None, description="Its run, when the requester knows it"
+    )
+    reason: str = Field(min_length=1, max_length=1000, description="Why, for the audit trail")
+    requested_by: Actor = Field(description="Who asked for the cancellation")
+
+    def partition_key(self) -> str | None:
+        """The task id even when a run id is known: the request follows the submission."""
+        return self.task_id
