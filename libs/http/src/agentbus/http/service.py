@@ -1,0 +1,76 @@
+"""Run a service's Bus and HTTP app in one process, under uvicorn, stopping on SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from .health import ReadinessCheck
+from .settings import HttpSettings
+
+if TYPE_CHECKING:  # importing agentbus.http must not load the Kafka client
+    from agentbus.bus import Bus
+
+__all__ = ["bus_lifespan", "bus_readiness_checks", "run_service", "uvicorn_server"]
+
+
+def bus_lifespan(
+    bus: Bus,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A FastAPI lifespan that starts the bus before serving and stops it after."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await bus.start()
+        try:
+            yield
+        finally:
+            # Runs after uvicorn drained requests on SIGTERM: offsets committed, relay stopped.
+            await bus.stop()
+
+    return lifespan
+
+
+def bus_readiness_checks(bus: Bus, *, timeout_s: float = 3.0) -> dict[str, ReadinessCheck]:
+    """`broker` (cluster metadata answers) and `database` (SELECT 1) for `/readyz`."""
+
+    async def broker() -> bool:
+        return await bus.broker.ping(timeout=timeout_s)
+
+    async def database() -> bool:
+        async with bus.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+
+    return {"broker": broker, "database": database}
+
+
+def uvicorn_server(app: Any, settings: HttpSettings, **config: Any) -> uvicorn.Server:
+    """A uvicorn server for `app` with the service's host, port and shutdown grace."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            lifespan="on",
+            timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+            # Keep the process's JSON logging (agentbus.telemetry), not uvicorn's own config.
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            **config,
+        )
+    )
+
+
+def run_service(app: Any, settings: HttpSettings) -> None:
+    """Serve until SIGTERM/SIGINT; uvicorn drains requests, then the lifespan stops the bus."""
+    server = uvicorn_server(app, settings)
+    server.run()
+    if not server.started:
+        raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
