@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,13 +12,22 @@ from .records import InboundRecord
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
+    "REDRIVEN_FROM_HEADER",
+    "REDRIVE_GROUP_HEADER",
     "DeadLetterInfo",
     "dead_letter_headers",
     "dlq_topic",
+    "is_for_group",
     "original_headers",
+    "redrive_headers",
 ]
 
 DLQ_HEADER_PREFIX = "dlq."
+# A redriven record names the consumer group that dead-lettered it: only that group handles
+# it again; every other group reading the topic already handled it and skips it (ADR 0010).
+REDRIVE_GROUP_HEADER = "agentbus.redrive.group"
+REDRIVEN_FROM_HEADER = "agentbus.redriven.from"
+_REDRIVE_HEADERS = (REDRIVE_GROUP_HEADER, REDRIVEN_FROM_HEADER)
 _MAX_MESSAGE = 2000
 
 
@@ -59,7 +68,11 @@ class DeadLetterInfo:
 def dead_letter_headers(
     record: InboundRecord, error: BaseException, *, consumer_group: str, attempts: int
 ) -> list[tuple[str, bytes]]:
-    """The original headers (minus older dlq.* ones) followed by this failure's."""
+    """The original headers, byte for byte and in order, followed by this failure's dlq.* ones.
+
+    Readers take the last value of a name, so an earlier failure's dlq.* headers (a record
+    that was already a dead letter) are kept as history and this failure's win.
+    """
     message = str(error) or repr(error)
     cause = {
         "error.class": f"{type(error).__module__}.{type(error).__qualname__}",
@@ -71,15 +84,39 @@ def dead_letter_headers(
         "attempts": str(attempts),
         "failed.at": datetime.now(UTC).isoformat(),
     }
-    kept = [(k, v) for k, v in record.headers if not k.startswith(DLQ_HEADER_PREFIX)]
-    return kept + [(f"{DLQ_HEADER_PREFIX}{k}", v.encode()) for k, v in cause.items()]
+    return [*record.headers, *((f"{DLQ_HEADER_PREFIX}{k}", v.encode()) for k, v in cause.items())]
 
 
-def original_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """Headers to redrive with: the dead-letter ones removed."""
+def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The record's headers before it was dead-lettered: the dlq.* ones removed."""
     return [(k, v) for k, v in headers if not k.startswith(DLQ_HEADER_PREFIX)]
 
 
-def describe(headers: list[tuple[str, bytes]]) -> DeadLetterInfo:
+def redrive_headers(
+    headers: Sequence[tuple[str, bytes]], *, group: str, source: str
+) -> list[tuple[str, bytes]]:
+    """Headers of a redriven dead letter: the original ones, addressed to `group` alone.
+
+    An earlier redrive's addressing is replaced, never accumulated. An empty `group` (a
+    dead letter that names none) leaves the record for every group.
+    """
+    kept = [(k, v) for k, v in original_headers(headers) if k not in _REDRIVE_HEADERS]
+    kept.append((REDRIVEN_FROM_HEADER, source.encode()))
+    if group:
+        kept.append((REDRIVE_GROUP_HEADER, group.encode()))
+    return kept
+
+
+def is_for_group(headers: Sequence[tuple[str, bytes]], group: str) -> bool:
+    """False for a redriven record addressed to another consumer group; True otherwise.
+
+    The consumer settles (commits past) a record this returns False for, without handling
+    it and without an inbox entry: its group handled the original already.
+    """
+    addressed = [v for k, v in headers if k == REDRIVE_GROUP_HEADER]
+    return not addressed or group.encode() in addressed
+
+
+def describe(headers: Sequence[tuple[str, bytes]]) -> DeadLetterInfo:
     """DeadLetterInfo of raw Kafka headers."""
     return DeadLetterInfo.from_headers(headers_to_dict(headers))
