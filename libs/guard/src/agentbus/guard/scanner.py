@@ -1,0 +1,116 @@
+"""One multi-pattern pass over the text, then exact matching and validation of candidates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hyperscan
+
+from .rules import RULES, Rule, ScanOptions
+
+__all__ = ["Detection", "Prefilter", "Scanner", "resolve_overlaps"]
+
+_CONTEXT_WINDOW = 48
+_CONTEXT_BOOST = 0.3
+_NEGATIVE_PENALTY = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One validated hit: entity name, span in the scanned text, score, rule id."""
+
+    entity: str
+    start: int
+    end: int
+    score: float
+    detector: str
+
+
+class Prefilter:
+    """A Hyperscan database that answers which patterns can match a text, in one pass.
+
+    Patterns are compiled in prefilter mode (lookarounds and back-references are
+    approximated, never missed) and single-match, so the scan cost does not grow with
+    the number of hits; the exact Python pattern then runs only for rules that fired.
+    """
+
+    def __init__(self, patterns: Sequence[tuple[str, bool]]) -> None:
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH
+        base |= hyperscan.HS_FLAG_ALLOWEMPTY
+        self._db.compile(
+            expressions=[p.encode() for p, _ in patterns],
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[base | (hyperscan.HS_FLAG_CASELESS if c else 0) for _, c in patterns],
+        )
+        self._scratch = hyperscan.Scratch(self._db)
+
+    def fired(self, data: bytes) -> set[int]:
+        """Ids of the patterns that may match `data`."""
+        hits: set[int] = set()
+
+        def on_match(pattern_id: int, _start: int, _end: int, _flags: int, _ctx: object) -> None:
+            hits.add(pattern_id)
+
+        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
+        return hits
+
+
+class Scanner:
+    """Finds PII and secrets: prefilter, exact candidate regex, validator, context score."""
+
+    def __init__(self, rules: Sequence[Rule] = RULES) -> None:
+        self.rules = tuple(rules)
+        self._compiled = tuple(
+            re.compile(r.pattern, re.IGNORECASE if r.caseless else 0) for r in self.rules
+        )
+        self._prefilter = Prefilter([(r.prefilter or r.pattern, r.caseless) for r in self.rules])
+
+    def scan(
+        self, text: str, options: ScanOptions, entities: frozenset[str] | None = None
+    ) -> list[Detection]:
+        """Every validated detection in `text`, overlaps resolved (best score, then longest)."""
+        if not text:
+            return []
+        found: list[Detection] = []
+        lowered: str | None = None
+        for index in sorted(self._prefilter.fired(text.encode("utf-8", "surrogatepass"))):
+            rule = self.rules[index]
+            if entities is not None and rule.entity not in entities:
+                continue
+            for match in self._compiled[index].finditer(text):
+                value = match.group(rule.group)
+                if not value:
+                    continue
+                score = rule.validate(value, options)
+                if score is None:
+                    continue
+                start, end = match.span(rule.group)
+                if rule.context or rule.negative:
+                    lowered = lowered if lowered is not None else text.lower()
+                    score = _with_context(rule, lowered, start, score)
+                found.append(Detection(rule.entity, start, end, score, rule.id))
+        return resolve_overlaps(found)
+
+
+def _with_context(rule: Rule, lowered: str, start: int, score: float) -> float:
+    window = lowered[max(0, start - _CONTEXT_WINDOW) : start]
+    if any(word in window for word in rule.context):
+        score = min(1.0, score + _CONTEXT_BOOST)
+    if any(word in window for word in rule.negative):
+        score = max(0.0, score - _NEGATIVE_PENALTY)
+    return round(score, 3)
+
+
+def resolve_overlaps(found: list[Detection]) -> list[Detection]:
+    """Keep the best of overlapping detections: higher score, then longer span."""
+    if len(found) < 2:
+        return found
+    kept: list[Detection] = []
+    for candidate in sorted(found, key=lambda d: (-d.score, d.start - d.end, d.start)):
+        if all(candidate.end <= k.start or candidate.start >= k.end for k in kept):
+            kept.append(candidate)
+    return sorted(kept, key=lambda d: d.start)
