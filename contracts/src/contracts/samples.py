@@ -168,6 +168,13 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "request_id": _REQUEST_ID,
         "reason": "run cancelled",
     },
+    "agentbus.approval.deadline_reached.v1": {
+        "approval_id": "apr-0001",
+        "step": _STEP,
+        "kind": "deadline",
+        "level": 0,
+        "deadline": "2025-01-02T12:00:00Z",
+    },
     "agentbus.request.failed.v1": {
         "request_id": _REQUEST_ID,
         "request_type": "agentbus.model.requested.v1",

@@ -109,7 +109,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "approval.requests",
         "approval.requested.v1",
         "approval.cancel_requested.v1",
-        description="Steps awaiting humans, and withdrawn requests",
+        "approval.deadline_reached.v1",
+        description="Steps awaiting humans, withdrawn requests, approval deadlines (timers)",
     ),
     _spec(
         "approval.decisions",

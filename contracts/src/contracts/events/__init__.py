@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from .approval import (
     ApprovalCancelRequested,
+    ApprovalDeadlineReached,
     ApprovalDecided,
     ApprovalOutcome,
     ApprovalRequested,
+    ExpiryAction,
+    TimerKind,
 )
 from .audit import AuditOutcome, AuditRecorded
 from .guardrail import Decision, Direction, Finding, GuardrailCheckRequested, GuardrailVerdict
@@ -47,6 +50,7 @@ from .workflow import (
 
 __all__ = [
     "ApprovalCancelRequested",
+    "ApprovalDeadlineReached",
     "ApprovalDecided",
     "ApprovalOutcome",
     "ApprovalRequested",
@@ -56,6 +60,7 @@ __all__ = [
     "DeadLetterRef",
     "Decision",
     "Direction",
+    "ExpiryAction",
     "Finding",
     "FinishReason",
     "GuardrailCheckRequested",
@@ -82,6 +87,7 @@ __all__ = [
     "TaskCompleted",
     "TaskFailed",
     "TaskSubmitted",
+    "TimerKind",
     "ToolCompleted",
     "ToolRequested",
     "ToolStatus",
