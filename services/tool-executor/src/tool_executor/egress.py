@@ -1,0 +1,121 @@
+"""Egress policy for HTTP tools: host allow-list, then every resolved address checked."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .domain import ToolError
+
+__all__ = [
+    "EgressPolicy",
+    "Resolver",
+    "SystemResolver",
+    "blocked_reason",
+    "checked_addresses",
+    "host_allowed",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud metadata endpoints are named on their own: they hand out credentials.
+_METADATA = {
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("169.254.170.2"),
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
+_CARRIER_NAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+class Resolver(Protocol):
+    """Name resolution, a port so tests can make any name resolve anywhere."""
+
+    async def resolve(self, host: str, port: int) -> list[str]: ...
+
+
+class SystemResolver:
+    """The operating system's resolver (getaddrinfo)."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ToolError("tool.dns_failed", f"cannot resolve {host!r}", retryable=True) from exc
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """One tenant's egress rules for one tool, from its grant."""
+
+    hosts: Sequence[str]
+    allowed_networks: Sequence[str] = field(default_factory=tuple)
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The exempt networks, parsed."""
+        return [ipaddress.ip_network(n, strict=False) for n in self.allowed_networks]
+
+
+def host_allowed(host: str, patterns: Sequence[str]) -> bool:
+    """True when `host` equals a pattern or matches a `*.domain` pattern (not the apex)."""
+    name = host.lower().rstrip(".")
+    for pattern in patterns:
+        p = pattern.lower().rstrip(".")
+        if p == name or (p.startswith("*.") and name.endswith(p[1:])):
+            return True
+    return False
+
+
+def blocked_reason(address: str, policy: EgressPolicy) -> str | None:
+    """Why `address` may not be reached under `policy`, or None when it may."""
+    ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if any(ip in net for net in policy.networks()):
+        return None
+    if ip in _METADATA:
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _CARRIER_NAT):
+        return "a private address"
+    if not ip.is_global:
+        return "a non-public address"
+    return None
+
+
+async def checked_addresses(
+    host: str, port: int, policy: EgressPolicy, resolver: Resolver
+) -> list[str]:
+    """Allow-listed `host` resolved, every address checked; ToolError (denied) otherwise."""
+    if not host_allowed(host, policy.hosts):
+        raise ToolError(
+            "tool.egress_denied", f"host {host!r} is not on the tenant's allow-list", denied=True
+        )
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        addresses = await resolver.resolve(host, port)
+    if not addresses:
+        raise ToolError("tool.dns_failed", f"{host!r} resolved to nothing", retryable=True)
+    for address in addresses:
+        reason = blocked_reason(address, policy)
+        if reason is not None:
+            # Every address must pass: a name resolving to one public and one private
+            # address could otherwise be steered to the private one.
+            raise ToolError(
+                "tool.egress_denied",
+                f"host {host!r} resolves to {reason} ({address}), which is blocked",
+                denied=True,
+            )
+    return addresses

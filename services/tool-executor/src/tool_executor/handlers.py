@@ -1,0 +1,196 @@
+"""Handling tool.requests in three phases: decide (short tx), call (no tx), record (short tx)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics
+
+from agentbus.bus import IoContext, TransientError
+from agentbus.storage import UnitOfWork
+from contracts.envelope import Envelope
+from contracts.events.tool import ToolRequested
+
+from .domain import Denial, SideEffect, ToolDefinition, authorize, check_approval
+from .egress import EgressPolicy
+from .executor import CallOutcome, Executor
+from .replies import completed_envelopes
+from .repositories import (
+    ApprovalRepository,
+    CallRepository,
+    DefinitionRepository,
+    GrantRepository,
+)
+from .schemas import first_problem
+from .secrets import SecretResolver
+from .settings import Limits
+from .tools import ToolCall
+
+__all__ = ["ExecuteTool", "Plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What prepare decided: deny, replay a stored result, or run `call`."""
+
+    request: ToolRequested
+    definition: ToolDefinition | None = None
+    denial: Denial | None = None
+    stored: Any = None
+    stored_duration_ms: int = 0
+    replay: bool = False
+    call: ToolCall | None = None
+    reserved: bool = False
+
+
+class ExecuteTool:
+    """The IoHandler for `tool.requests` (prepare, perform, record)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        secrets: SecretResolver,
+        limits: Limits,
+        *,
+        service: str = "tool-executor",
+    ) -> None:
+        self.executor = executor
+        self.secrets = secrets
+        self.limits = limits
+        self.service = service
+        meter = metrics.get_meter("tool_executor")
+        self._calls = meter.create_counter(
+            "tool_executor.calls", unit="{call}", description="tool requests by tool and status"
+        )
+        self._duration = meter.create_histogram(
+            "tool_executor.call.duration", unit="ms", description="tool call duration"
+        )
+
+    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> Plan:
+        """Resolve, authorize, validate, check approval and the idempotency store."""
+        request: ToolRequested = envelope.data
+        tenant = uow.tenant_id
+        definition = await DefinitionRepository(uow).resolve(request.tool, request.version)
+        if definition is None:
+            pinned = f" version {request.version}" if request.version else ""
+            return Plan(
+                request,
+                denial=Denial(
+                    code="tool.unknown",
+                    message=f"tool {request.tool!r}{pinned} is not registered for this tenant",
+                ),
+            )
+        grant = await GrantRepository(uow).grant_for(definition.name)
+        denial = authorize(
+            definition,
+            grant,
+            tenant_id=tenant,
+            caller_scopes=list(request.scopes),
+            caller_roles=list(request.roles),
+        )
+        if denial is None:
+            denial = _argument_problem(definition, request.arguments)
+        if denial is None:
+            denial = await self._approval_problem(definition, request, uow)
+        if denial is not None or grant is None:
+            return Plan(request, definition, denial=denial)
+        reserved = False
+        if definition.side_effect is SideEffect.WRITE:
+            stored = await CallRepository(uow).reserve(
+                request.idempotency_key,
+                event_id=envelope.id,
+                tool=definition.name,
+                version=definition.version,
+                lease_s=self.limits.reservation_lease_s,
+            )
+            if stored is not None:
+                return Plan(
+                    request,
+                    definition,
+                    stored=stored.result,
+                    stored_duration_ms=stored.duration_ms,
+                    replay=True,
+                )
+            reserved = True
+        call = ToolCall(
+            definition=definition,
+            arguments=dict(request.arguments),
+            tenant_id=tenant,
+            idempotency_key=request.idempotency_key,
+            secrets=self.secrets,
+            egress=EgressPolicy(hosts=grant.hosts, allowed_networks=grant.allowed_networks),
+        )
+        return Plan(request, definition, call=call, reserved=reserved)
+
+    async def perform(self, plan: Plan, ctx: IoContext) -> tuple[Plan, CallOutcome | None]:
+        """Run the call (no transaction is open here); denials and replays pass through."""
+        if plan.call is None:
+            return plan, None
+        return plan, await self.executor.execute(plan.call)
+
+    async def record(
+        self, envelope: Envelope[Any], result: tuple[Plan, CallOutcome | None], uow: UnitOfWork
+    ) -> None:
+        """Store the result under its key, reply on tool.results and audit, in one tx."""
+        plan, outcome = result
+        if plan.reserved and outcome is not None and plan.definition is not None:
+            calls = CallRepository(uow)
+            if outcome.succeeded:
+                await calls.succeed(
+                    plan.request.idempotency_key,
+                    result=outcome.result,
+                    duration_ms=outcome.duration_ms,
+                    tool=plan.definition.name,
+                    version=plan.definition.version,
+                )
+            else:
+                await calls.release(plan.request.idempotency_key)
+        for reply in completed_envelopes(envelope, plan, outcome, service=self.service):
+            uow.publish(reply)
+        status = (
+            "denied"
+            if plan.denial or (outcome and outcome.error and outcome.error.denied)
+            else "succeeded"
+            if outcome is None or outcome.succeeded
+            else "failed"
+        )
+        self._calls.add(1, {"tool": plan.request.tool, "status": status})
+        if outcome is not None:
+            self._duration.record(outcome.duration_ms, {"tool": plan.request.tool})
+
+    async def _approval_problem(
+        self, definition: ToolDefinition, request: ToolRequested, uow: UnitOfWork
+    ) -> Denial | None:
+        if not definition.needs_approval:
+            return None
+        claimed = request.approval
+        if claimed is None:
+            return check_approval(
+                definition, request.arguments, claimed_hash=None, approved_hash=None, approved=False
+            )
+        row = await ApprovalRepository(uow).by_approval_id(claimed.approval_id)
+        if row is None:
+            # Decisions travel on another topic and may not have arrived yet: retry, and
+            # let the runtime dead-letter (with a failed reply) an id that never appears.
+            raise TransientError(f"approval {claimed.approval_id!r} is not known (yet)")
+        same_step = row.run_id == request.step.run_id and row.tool in {None, definition.name}
+        return check_approval(
+            definition,
+            request.arguments,
+            claimed_hash=claimed.arguments_sha256,
+            approved_hash=row.arguments_sha256 if same_step else None,
+            approved=row.outcome == "approved",
+        )
+
+
+def _argument_problem(definition: ToolDefinition, arguments: dict[str, Any]) -> Denial | None:
+    problem = first_problem(definition.arguments_schema, arguments)
+    if problem is None:
+        return None
+    field, reason = problem
+    return Denial(
+        code="tool.invalid_arguments",
+        message=f"argument {field!r} {reason}",
+        details={"field": field},
+    )

@@ -1,0 +1,174 @@
+"""The built-in HTTP request tool: allow-listed, SSRF-safe, size- and time-limited."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from .domain import ToolError
+from .egress import Resolver, SystemResolver, checked_addresses
+from .tools import ToolCall
+
+__all__ = ["HttpRequestTool"]
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_TRANSIENT = {408, 425, 429}
+_FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class HttpRequestTool:
+    """`{method, url | path, headers, query, json | body}` in; `{status, content_type, body}` out.
+
+    Every hop (the first request and each redirect, followed here, never by httpx) passes
+    the tenant's host allow-list and has *every* resolved address checked; the connection
+    then goes to the address that was checked (the URL is rewritten to the IP, with Host
+    and TLS SNI set to the name), so a second, different DNS answer (rebinding) is never
+    used. Headers the definition configures (which may carry secrets) are sent only to
+    the first request's origin.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_response_bytes: int,
+        max_redirects: int,
+        resolver: Resolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        self.max_redirects = max_redirects
+        self.resolver = resolver or SystemResolver()
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,  # no proxy from the environment may bypass the address checks
+            transport=transport,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self.client.aclose()
+
+    async def run(self, call: ToolCall) -> Any:
+        """Make the request, following redirects under the same checks."""
+        args, config = call.arguments, call.config
+        method = str(config.get("method") or args.get("method") or "GET").upper()
+        url = self._target(args, config)
+        origin = (url.scheme, url.host, url.port)
+        secret_headers = {
+            k: call.secrets.render(str(v)) for k, v in dict(config.get("headers", {})).items()
+        }
+        plain_headers = {
+            str(k): str(v)
+            for k, v in dict(args.get("headers") or {}).items()
+            if str(k).lower() not in _FORBIDDEN_HEADERS and k not in secret_headers
+        }
+        plain_headers["Idempotency-Key"] = call.idempotency_key
+        content, json_body = args.get("body"), args.get("json")
+        timeout = httpx.Timeout(call.definition.timeout_s)
+        for _hop in range(self.max_redirects + 1):
+            headers = dict(plain_headers)
+            if (url.scheme, url.host, url.port) == origin:
+                headers.update(secret_headers)
+            response = await self._send(
+                call, method, url, headers, content, json_body, args.get("query"), timeout
+            )
+            try:
+                location = response.headers.get("location")
+                if response.status_code not in _REDIRECTS or not location:
+                    return await self._result(response, method, url)
+            finally:
+                await response.aclose()
+            url = url.join(location)
+            if response.status_code == 303 or (
+                response.status_code in {301, 302} and method == "POST"
+            ):
+                method, content, json_body = "GET", None, None
+        raise ToolError("tool.too_many_redirects", f"more than {self.max_redirects} redirects")
+
+    def _target(self, args: dict[str, Any], config: dict[str, Any]) -> httpx.URL:
+        base = config.get("base_url")
+        raw = f"{str(base).rstrip('/')}/{str(args.get('path', '')).lstrip('/')}" if base else None
+        try:
+            url = httpx.URL(raw or str(args.get("url", "")))
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ToolError("tool.invalid_arguments", "url is not a valid URL") from exc
+        if url.scheme not in _DEFAULT_PORTS or not url.host:
+            raise ToolError("tool.invalid_arguments", "url must be an absolute http(s) URL")
+        return url
+
+    async def _send(
+        self,
+        call: ToolCall,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        content: Any,
+        json_body: Any,
+        query: Any,
+        http_timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        port = url.port or _DEFAULT_PORTS[url.scheme]
+        addresses = await checked_addresses(url.host, port, call.egress, self.resolver)
+        pinned = url.copy_with(host=addresses[0])
+        headers["Host"] = url.netloc.decode("ascii")
+        extensions: dict[str, Any] = {"timeout": http_timeout.as_dict()}
+        if url.scheme == "https":
+            extensions["sni_hostname"] = url.host  # certificate checked against the name
+        request = self.client.build_request(
+            method,
+            pinned,
+            headers=headers,
+            params=query if isinstance(query, dict) else None,
+            content=content if isinstance(content, str | bytes) else None,
+            json=json_body,
+            extensions=extensions,
+        )
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise ToolError(
+                "tool.timeout", f"{method} {url.host} timed out", retryable=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ToolError(
+                "tool.unreachable", f"{method} {url.host}: {type(exc).__name__}", retryable=True
+            ) from exc
+
+    async def _result(self, response: httpx.Response, method: str, url: httpx.URL) -> Any:
+        status = response.status_code
+        if status >= 400:
+            raise ToolError(
+                "tool.http_error",
+                f"{method} {url.host} answered HTTP {status}",
+                retryable=status >= 500 or status in _TRANSIENT,
+            )
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise _too_large(self.max_response_bytes)
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > self.max_response_bytes:
+                    raise _too_large(self.max_response_bytes)
+        except httpx.TimeoutException as exc:
+            raise ToolError(
+                "tool.timeout", f"{method} {url.host} timed out", retryable=True
+            ) from exc
+        content_type = response.headers.get("content-type", "")
+        text = bytes(body).decode(response.encoding or "utf-8", "replace")
+        parsed: Any = text
+        if "json" in content_type:
+            try:
+                parsed = json.loads(text) if text else None
+            except json.JSONDecodeError:
+                parsed = text
+        return {"status": status, "content_type": content_type, "body": parsed}
+
+
+def _too_large(limit: int) -> ToolError:
+    return ToolError("tool.response_too_large", f"response body exceeds {limit} bytes")

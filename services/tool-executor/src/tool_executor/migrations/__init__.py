@@ -1,0 +1,1 @@
+"""Alembic migrations of the tool-executor's tables (branch `tool-executor`)."""

@@ -1,0 +1,1 @@
+"""Example custom tools, registered as entry points in the `agentbus.tools` group."""

@@ -1,0 +1,237 @@
+"""Tenant-scoped access to the registry, grants, the idempotency store and approvals."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from agentbus.bus import TransientError
+from agentbus.storage import TenantRepository
+
+from .domain import SHARED_TENANT, Grant, ToolDefinition
+from .store import ApprovalRow, CallRow, DefinitionRow, GrantRow, utcnow
+
+__all__ = [
+    "ApprovalRepository",
+    "CallInFlightError",
+    "CallRepository",
+    "DefinitionConflictError",
+    "DefinitionRepository",
+    "GrantRepository",
+    "version_key",
+]
+
+
+class DefinitionConflictError(ValueError):
+    """A registered version may not change; publish a new version instead."""
+
+
+class CallInFlightError(TransientError):
+    """Another delivery of the same idempotency key is running; try again later."""
+
+
+def version_key(version: str) -> tuple[tuple[int, Any], ...]:
+    """Sort key: numeric parts numerically (`10` after `9`), text parts after numbers."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.+-]", version))
+
+
+class DefinitionRepository(TenantRepository[DefinitionRow]):
+    """Definitions this tenant sees: its own plus the shared ones (tenant `*`)."""
+
+    model = DefinitionRow
+
+    async def visible(self, name: str | None = None) -> list[ToolDefinition]:
+        """Every definition (or every version of `name`), the tenant's own first."""
+        query = select(DefinitionRow).where(
+            col(DefinitionRow.tenant_id).in_([self.tenant_id, SHARED_TENANT])
+        )
+        if name is not None:
+            query = query.where(col(DefinitionRow.name) == name)
+        rows = list((await self.session.exec(query)).all())
+        own: dict[tuple[str, str], DefinitionRow] = {}
+        for row in sorted(rows, key=lambda r: r.tenant_id == SHARED_TENANT):
+            own.setdefault((row.name, row.version), row)
+        ordered = sorted(own.values(), key=lambda r: (r.name, version_key(r.version)))
+        return [ToolDefinition.model_validate(r.definition) for r in ordered]
+
+    async def resolve(self, name: str, version: str | None) -> ToolDefinition | None:
+        """The pinned version, or the latest one when `version` is None."""
+        versions = await self.visible(name)
+        if version is None:
+            return versions[-1] if versions else None
+        return next((d for d in versions if d.version == version), None)
+
+    async def register(self, definition: ToolDefinition, *, source: str) -> bool:
+        """Store a new version; False when identical, DefinitionConflictError when changed."""
+        key = (self.tenant_id, definition.name, definition.version)
+        existing = await self.session.get(DefinitionRow, key)
+        digest = definition.content_hash()
+        if existing is not None:
+            if existing.content_hash == digest:
+                return False
+            raise DefinitionConflictError(
+                f"{definition.name} version {definition.version} is already registered with "
+                "other content; give the change a new version"
+            )
+        self.add(
+            DefinitionRow(
+                tenant_id=self.tenant_id,
+                name=definition.name,
+                version=definition.version,
+                content_hash=digest,
+                source=source,
+                definition=definition.model_dump(mode="json"),
+            )
+        )
+        return True
+
+
+class GrantRepository(TenantRepository[GrantRow]):
+    """This tenant's grants."""
+
+    model = GrantRow
+
+    async def grant_for(self, tool: str) -> Grant | None:
+        """The grant for `tool`, or None (deny)."""
+        row = await self.get(self.tenant_id, tool)
+        return Grant.model_validate(row.grant) if row is not None else None
+
+    async def all(self) -> list[Grant]:
+        """Every grant of the tenant, by tool name."""
+        rows = await self.find()
+        return [Grant.model_validate(r.grant) for r in sorted(rows, key=lambda r: r.tool)]
+
+    async def put(self, grant: Grant) -> None:
+        """Create or replace the grant for `grant.tool`."""
+        row = await self.get(self.tenant_id, grant.tool)
+        if row is None:
+            self.add(GrantRow(tenant_id=self.tenant_id, tool=grant.tool, grant=grant.model_dump()))
+        else:
+            row.grant = grant.model_dump()
+            row.updated_at = utcnow()
+            self.add(row)
+
+    async def revoke(self, tool: str) -> bool:
+        """Delete the grant; False when there was none."""
+        row = await self.get(self.tenant_id, tool)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
+
+class CallRepository(TenantRepository[CallRow]):
+    """Results stored by (tenant, idempotency key); a running call holds a lease."""
+
+    model = CallRow
+
+    async def reserve(
+        self, key: str, *, event_id: str, tool: str, version: str, lease_s: float
+    ) -> CallRow | None:
+        """The stored result when the key already succeeded; otherwise reserve it (None).
+
+        A live reservation by another event raises CallInFlightError (transient); the same
+        event (a redelivery after a crash) or an expired lease takes the reservation over.
+        """
+        row = await self.get(self.tenant_id, key)
+        now = utcnow()
+        lease_until = now + timedelta(seconds=lease_s)
+        if row is None:
+            self.add(
+                CallRow(
+                    tenant_id=self.tenant_id,
+                    idempotency_key=key,
+                    state="running",
+                    owner_event_id=event_id,
+                    lease_until=lease_until,
+                    tool=tool,
+                    version=version,
+                )
+            )
+            try:
+                await self.session.flush()
+            except IntegrityError as exc:
+                raise CallInFlightError(
+                    f"idempotency key {key!r} was reserved concurrently"
+                ) from exc
+            return None
+        if row.state == "succeeded":
+            return row
+        if row.owner_event_id != event_id and _aware(row.lease_until) > now:
+            raise CallInFlightError(f"idempotency key {key!r} is being executed by another event")
+        row.owner_event_id, row.lease_until, row.updated_at = event_id, lease_until, now
+        self.add(row)
+        return None
+
+    async def succeed(
+        self, key: str, *, result: Any, duration_ms: int, tool: str, version: str
+    ) -> None:
+        """Store the result under the key (creating the row if the reservation vanished)."""
+        row = await self.get(self.tenant_id, key) or CallRow(
+            tenant_id=self.tenant_id,
+            idempotency_key=key,
+            state="running",
+            owner_event_id="",
+            lease_until=utcnow(),
+            tool=tool,
+            version=version,
+        )
+        row.state, row.result, row.duration_ms, row.updated_at = (
+            "succeeded",
+            result,
+            duration_ms,
+            utcnow(),
+        )
+        self.add(row)
+
+    async def release(self, key: str) -> None:
+        """Drop a running reservation after a failure, so a later attempt may run."""
+        row = await self.get(self.tenant_id, key)
+        if row is not None and row.state == "running":
+            await self.session.delete(row)
+
+
+class ApprovalRepository(TenantRepository[ApprovalRow]):
+    """Approvals seen on the approval topics, looked up by the approval id a request names."""
+
+    model = ApprovalRow
+
+    async def _row(self, request_id: str) -> ApprovalRow:
+        return await self.get(self.tenant_id, request_id) or ApprovalRow(
+            tenant_id=self.tenant_id, request_id=request_id
+        )
+
+    async def requested(
+        self, request_id: str, *, run_id: str, step_id: str, tool: str | None, digest: str | None
+    ) -> None:
+        """Note what an approval request covers (the arguments' hash among its details)."""
+        row = await self._row(request_id)
+        row.run_id, row.step_id, row.tool, row.arguments_sha256 = run_id, step_id, tool, digest
+        row.updated_at = utcnow()
+        self.add(row)
+
+    async def decided(
+        self, request_id: str, *, approval_id: str, outcome: str, run_id: str, step_id: str
+    ) -> None:
+        """Note the final outcome of an approval request."""
+        row = await self._row(request_id)
+        row.approval_id, row.outcome = approval_id, outcome
+        row.run_id, row.step_id = row.run_id or run_id, row.step_id or step_id
+        row.updated_at = utcnow()
+        self.add(row)
+
+    async def by_approval_id(self, approval_id: str) -> ApprovalRow | None:
+        """The approval with this id in this tenant."""
+        rows = await self.find(col(ApprovalRow.approval_id) == approval_id, limit=1)
+        return rows[0] if rows else None
+
+
+def _aware(value: Any) -> Any:
+    # SQLite hands back naive datetimes even for timezone columns; they were stored as UTC.
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
