@@ -25,6 +25,7 @@ EXPECTED = {
     "tasks.completed",
     "tasks.failed",
     "runs.events",
+    "runs.timers",
     "guardrail.requests",
     "guardrail.verdicts",
     "model.requests",

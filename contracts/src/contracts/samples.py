@@ -84,6 +84,11 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "retry_at": _T1,
     },
     "agentbus.run.step_skipped.v1": {**_STEP_EVENT, "reason": "condition amount > 1000 is false"},
+    "agentbus.run.timer_fired.v1": {
+        "step": _STEP,
+        "purpose": "timeout",
+        "due_at": "2026-01-01T00:00:30+00:00",
+    },
     "agentbus.guardrail.check_requested.v1": {
         "step": _STEP,
         "direction": "input",

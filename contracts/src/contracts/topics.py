@@ -84,6 +84,11 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         *(f"run.{e}.v1" for e in _RUN_EVENTS),
         description="Run and step lifecycle, published by the planner",
     ),
+    _spec(
+        "runs.timers",
+        "run.timer_fired.v1",
+        description="The planner's durable timers coming due (timeouts, retries)",
+    ),
     _spec("guardrail.requests", "guardrail.check_requested.v1", description="Checks to run"),
     _spec(
         "guardrail.verdicts",

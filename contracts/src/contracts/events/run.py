@@ -10,6 +10,7 @@ handle. All of them share one topic and key, so a run's history stays ordered.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, Field
@@ -34,12 +35,14 @@ __all__ = [
     "RunEvent",
     "RunFailed",
     "RunStarted",
+    "RunTimerFired",
     "StepCompleted",
     "StepEvent",
     "StepFailed",
     "StepRetrying",
     "StepScheduled",
     "StepSkipped",
+    "TimerPurpose",
 ]
 
 
@@ -126,3 +129,24 @@ class StepSkipped(StepEvent):
     """A step will not run: its condition was false or a branch was not taken."""
 
     reason: str = Field(min_length=1, description="Why the step was skipped")
+
+
+class TimerPurpose(StrEnum):
+    """Why the planner set a durable timer."""
+
+    TIMEOUT = "timeout"
+    RETRY = "retry"
+
+
+@event("agentbus.run.timer_fired.v1")
+class RunTimerFired(Event):
+    """A planner timer came due: a step attempt timed out, or its retry is due.
+
+    The planner schedules it (with the state that needs it) and alone consumes it, on
+    `runs.timers`; it is a contract so that a replica other than the one that set the
+    timer, or a newer planner version, can read it.
+    """
+
+    step: StepRef = Field(description="Run, step and attempt the timer belongs to")
+    purpose: TimerPurpose = Field(description="timeout or retry")
+    due_at: AwareDatetime = Field(description="When the timer was due")
