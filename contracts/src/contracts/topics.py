@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 __all__ = [
+    "BROKER_MAX_MESSAGE_BYTES",
     "CATALOGUE",
     "DLQ_SUFFIX",
     "REPLY_TOPICS",
@@ -14,6 +15,7 @@ __all__ = [
     "CleanupPolicy",
     "TopicSpec",
     "all_topics",
+    "dlq_max_message_bytes",
     "dlq_name",
     "dlq_spec",
     "topic",
@@ -28,6 +30,8 @@ _WEEK_MS = 7 * _DAY_MS
 _DLQ_RETENTION_MS = 30 * _DAY_MS  # time to inspect and re-drive
 _INFINITE = -1
 _PARTITIONS = 6
+BROKER_MAX_MESSAGE_BYTES = 1_048_588  # Kafka's message.max.bytes default, for unset topics
+_DLQ_HEADROOM_BYTES = 64 * 1024  # the dlq.* headers a dead letter gains, cause included
 _REQUEST_FAILED = "request.failed.v1"  # rides on every reply topic (a dead-lettered request)
 
 
@@ -49,6 +53,8 @@ class TopicSpec:
     event_types: tuple[str, ...]
     description: str
     dlq_of: str | None = None
+    max_message_bytes: int | None = None
+    """Kafka `max.message.bytes`; None keeps the broker's default."""
 
     @property
     def is_dlq(self) -> bool:
@@ -193,9 +199,19 @@ def dlq_spec(spec: TopicSpec) -> TopicSpec:
         spec,
         name=dlq_name(spec.name),
         retention_ms=retention,
+        max_message_bytes=dlq_max_message_bytes(spec.max_message_bytes),
         description=f"Dead letters of {spec.name}: poison or exhausted records, cause in headers",
         dlq_of=spec.name,
     )
+
+
+def dlq_max_message_bytes(source_max_message_bytes: int | None) -> int:
+    """A DLQ's `max.message.bytes`: its source's (or the broker default) plus the dlq.* headers.
+
+    A record as large as its topic allows must fit in the DLQ with its cause attached,
+    or dead-lettering it fails and the record stalls its partition.
+    """
+    return (source_max_message_bytes or BROKER_MAX_MESSAGE_BYTES) + _DLQ_HEADROOM_BYTES
 
 
 def all_topics(include_dlq: bool = True) -> tuple[TopicSpec, ...]:
@@ -231,6 +247,8 @@ def topic_configs(spec: TopicSpec, *, replication_factor: int = 1) -> dict[str, 
     }
     if spec.retention_ms == _INFINITE:
         configs["retention.bytes"] = str(_INFINITE)
+    if spec.max_message_bytes is not None:
+        configs["max.message.bytes"] = str(spec.max_message_bytes)
     # With acks=all, min.insync.replicas=2 of 3 survives one broker loss without data loss;
     # it must stay below the replication factor or producers fail when one replica is down.
     configs["min.insync.replicas"] = str(2 if replication_factor >= 3 else 1)

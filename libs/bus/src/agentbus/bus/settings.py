@@ -60,4 +60,15 @@ class BusSettings(BaseModel):
         description="keep inbox and published outbox rows this long; must exceed topic retention",
     )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    max_request_size: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024 * 1024,
+        description=(
+            "largest request the producer sends (bytes); at least the max.message.bytes of "
+            "every topic this service reads, so any of its records can be dead-lettered"
+        ),
+    )
+    metadata_timeout_s: float = Field(
+        default=5.0, gt=0, description="how long tools wait for topic metadata before failing"
+    )
     security: KafkaSecurity = KafkaSecurity()

@@ -1,27 +1,192 @@
-"""RecordSink over the FastStream broker's idempotent, acks=all producer."""
+"""RecordSinks: raw records through an own idempotent producer, or through the FastStream broker."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 from collections.abc import Sequence
+from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentbus.telemetry import context_from_traceparent
 
+from .dlq import DLQ_HEADER_PREFIX
 from .records import OutboundRecord
+from .security import client_options
+from .settings import BusSettings
 
-__all__ = ["BrokerSink"]
+__all__ = ["TRUNCATED_VALUE_BYTES", "BrokerSink", "ProducerSink", "truncated_dead_letter"]
+
+log = logging.getLogger("agentbus.bus.sink")
+
+TRUNCATED_VALUE_BYTES = 64 * 1024
+"""What is kept of a dead letter's value that the DLQ topic refuses whole."""
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+
+
+class ProducerSink:
+    """Publishes records exactly as given: key, value and headers, bytes in, bytes out.
+
+    Its own producer (acks=all, idempotent, `max_request_size` from settings) adds no
+    header, so dead letters keep their original headers byte for byte. Each record gets
+    a `<topic> publish` producer span in the trace its `ce_traceparent` names. A dead
+    letter the DLQ topic refuses as too large is stored once more with its value
+    truncated, its size and sha256 in `dlq.value.*` headers (its coordinates are already
+    in `dlq.original.*`), so a poison record can never stall its partition on size.
+    """
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        *,
+        tracer: Tracer | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id or f"{settings.client_id}-producer"
+        self.tracer = tracer or trace.get_tracer("agentbus.bus")
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    def new_producer(self) -> AIOKafkaProducer:
+        """The producer this sink starts: durable, idempotent, secured like the consumers."""
+        return AIOKafkaProducer(
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=self.settings.max_request_size,
+            **client_options(self.settings),
+        )
+
+    async def start(self) -> None:
+        """Connect; `send` also connects on first use."""
+        async with self._lock:
+            if self._producer is None:
+                producer = self.new_producer()
+                await producer.start()
+                self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush and disconnect (a later `send` connects again)."""
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def send(self, records: Sequence[OutboundRecord]) -> list[tuple[int, int]]:
+        """Publish in order; (partition, offset) of each; raises if any was not stored."""
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
+        sent: list[tuple[asyncio.Future[Any] | BaseException, Span]] = []
+        for record in records:
+            span = self._span(record)
+            try:
+                sent.append((await self._enqueue(producer, record), span))
+            except _TOO_LARGE as exc:  # larger than max_request_size: refused before sending
+                sent.append((exc, span))
+        results: list[tuple[int, int]] = []
+        for record, (pending, span) in zip(records, sent, strict=True):
+            try:
+                results.append(await self._stored(producer, record, pending, span))
+            finally:
+                span.end()
+        return results
+
+    async def _stored(
+        self,
+        producer: AIOKafkaProducer,
+        record: OutboundRecord,
+        pending: asyncio.Future[Any] | BaseException,
+        span: Span,
+    ) -> tuple[int, int]:
+        try:
+            try:
+                if isinstance(pending, BaseException):
+                    raise pending
+                metadata = await pending
+            except _TOO_LARGE as exc:
+                if not _is_dead_letter(record):
+                    raise
+                log.warning(
+                    "dead letter too large for its topic; storing it truncated",
+                    extra={"fields": {"topic": record.topic, "bytes": len(record.value or b"")}},
+                )
+                span.add_event("truncated", {"error": type(exc).__name__})
+                metadata = await (await self._enqueue(producer, truncated_dead_letter(record)))
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
+        span.set_attribute("messaging.kafka.offset", metadata.offset)
+        return metadata.partition, metadata.offset
+
+    async def _enqueue(
+        self, producer: AIOKafkaProducer, record: OutboundRecord
+    ) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await producer.send(
+            record.topic, value=record.value, key=record.key, headers=list(record.headers)
+        )
+        return future
+
+    def _span(self, record: OutboundRecord) -> Span:
+        traceparent = _last(record.headers, "ce_traceparent")
+        parent = (
+            context_from_traceparent(traceparent) if traceparent else otel_context.get_current()
+        )
+        return self.tracer.start_span(
+            f"{record.topic} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": record.topic,
+                "messaging.message.body.size": len(record.value or b""),
+            },
+        )
+
+
+def truncated_dead_letter(
+    record: OutboundRecord, *, keep: int = TRUNCATED_VALUE_BYTES
+) -> OutboundRecord:
+    """The dead letter with its value cut to `keep` bytes and dlq.value.* headers saying so."""
+    value = record.value or b""
+    p = DLQ_HEADER_PREFIX
+    marks = [
+        (f"{p}value.truncated", b"true"),
+        (f"{p}value.size", str(len(value)).encode()),
+        (f"{p}value.sha256", hashlib.sha256(value).hexdigest().encode()),
+    ]
+    return OutboundRecord(record.topic, record.key, value[:keep], [*record.headers, *marks])
+
+
+def _is_dead_letter(record: OutboundRecord) -> bool:
+    return any(name == f"{DLQ_HEADER_PREFIX}original.topic" for name, _ in record.headers)
+
+
+def _last(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+    values = [v for k, v in headers if k == name]
+    return values[-1].decode("utf-8", "replace") if values else None
 
 
 class BrokerSink:
-    """Enqueues records in order, then waits until the broker has acknowledged them all."""
+    """Publishes through the FastStream broker (which adds its own headers); kept for tests."""
 
     def __init__(self, broker: KafkaBroker) -> None:
         self.broker = broker
 
-    async def send(self, records: Sequence[OutboundRecord]) -> None:
+    async def send(self, records: Sequence[OutboundRecord]) -> list[tuple[int, int]]:
         """Publish in order; raises if any record was not acknowledged."""
         pending = []
         for record in records:
@@ -44,4 +209,5 @@ class BrokerSink:
             finally:
                 if token is not None:
                     otel_context.detach(token)
-        await asyncio.gather(*pending)
+        stored = await asyncio.gather(*pending)
+        return [(m.partition, m.offset) for m in stored]

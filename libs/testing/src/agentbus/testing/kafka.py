@@ -15,6 +15,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from agentbus.bus.admin import wait_for_leaders
 from contracts.envelope import Envelope, encode
+from contracts.topics import DLQ_SUFFIX, dlq_max_message_bytes
 
 __all__ = ["consume", "create_topics", "produce", "raw_record", "unique"]
 
@@ -30,15 +31,41 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> None:
-    """Create topics (ignoring those that exist) and wait until they have leaders."""
+async def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    partitions: int = 1,
+    max_message_bytes: int | None = None,
+) -> None:
+    """Create topics (ignoring those that exist) and wait until they have leaders.
+
+    With `max_message_bytes`, topics get that `max.message.bytes` and `<topic>.dlq` ones
+    what the catalogue gives a DLQ of such a topic (room for the dlq.* headers).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         wanted = list(names)
+
+        def configs(name: str) -> dict[str, str]:
+            if max_message_bytes is None:
+                return {}
+            size = (
+                dlq_max_message_bytes(max_message_bytes)
+                if name.endswith(DLQ_SUFFIX)
+                else max_message_bytes
+            )
+            return {"max.message.bytes": str(size)}
+
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
-                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in wanted]
+                [
+                    NewTopic(
+                        n, num_partitions=partitions, replication_factor=1, topic_configs=configs(n)
+                    )
+                    for n in wanted
+                ]
             )
         await wait_for_leaders(admin, wanted, timeout_s=30)
     finally:
