@@ -1,0 +1,65 @@
+"""prepare / perform / record against SQLite and PostgreSQL: holds, cache, ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from model_router.calls import CallSpec
+from model_router.domain import CallOutcome
+from model_router.store import BudgetRepository
+from model_router.tables import CallRecord
+from sqlmodel import select
+
+from ..conftest import chat, local_config
+
+pytestmark = pytest.mark.integration
+
+
+async def run(service, uow_factory, spec):
+    async with uow_factory(spec.tenant_id) as uow:
+        prepared = await service.prepare(spec, uow)
+        await uow.commit()
+    result = await service.perform(prepared)
+    async with uow_factory(spec.tenant_id) as uow:
+        await service.record(result, uow)
+        await uow.commit()
+    return result
+
+
+async def test_answer_is_metered_and_recorded(service_for, uow_factory):
+    service = service_for(local_config())
+    spec = CallSpec("t1", "req-1", "fast", chat("hello there"))
+    result = await run(service, uow_factory, spec)
+    assert result.outcome is CallOutcome.OK
+    usage = result.usage
+    assert (
+        result.cost_usd
+        == Decimal("0.000001") * usage.prompt_tokens + Decimal("0.000002") * usage.completion_tokens
+    )
+    async with uow_factory("t1") as uow:
+        rows = (await uow.session.exec(select(CallRecord))).all()
+        assert [r.request_id for r in rows] == ["req-1"]
+        counter = await BudgetRepository(uow).spent(result.prepared.day)
+        assert counter is not None and counter.usd_reserved_nanos == 0
+        assert counter.usd_spent_nanos == int(result.cost_usd * 10**9)
+
+
+async def test_budget_refuses_before_any_call(service_for, uow_factory):
+    config = local_config(t1={"budget": {"day_usd": "0.0000001"}})
+    service = service_for(config)
+    result = await run(service, uow_factory, CallSpec("t1", "req-2", "fast", chat()))
+    assert result.outcome is CallOutcome.BUDGET_EXCEEDED
+    assert service.router.providers["local"].calls == {}
+
+
+async def test_cache_hit_is_free_and_never_crosses_tenants(service_for, uow_factory):
+    service = service_for(local_config())
+    request = chat("same question", temperature=0)
+    first = await run(service, uow_factory, CallSpec("t1", "a", "fast", request))
+    second = await run(service, uow_factory, CallSpec("t1", "b", "fast", request))
+    other = await run(service, uow_factory, CallSpec("t2", "c", "fast", request))
+    assert first.outcome is CallOutcome.OK
+    assert second.outcome is CallOutcome.CACHED and second.cost_usd == 0
+    assert other.outcome is CallOutcome.OK
+    assert service.router.providers["local"].calls == {"local-a": 2}
