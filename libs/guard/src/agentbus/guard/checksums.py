@@ -86,16 +86,26 @@ def valid_ssn(candidate: str) -> float | None:
 
 
 def valid_phone(candidate: str, regions: tuple[str, ...]) -> float | None:
-    """A number libphonenumber considers valid, international or in one of `regions`."""
+    """A number libphonenumber considers valid, international or in one of `regions`.
+
+    A national-format candidate must also read as that region's national format (same
+    digits, trunk prefix included), so an arbitrary digit run is not "valid somewhere".
+    """
     digits = _NON_DIGIT.sub("", candidate)
     if not 7 <= len(digits) <= 15:
         return None
-    for region in ("ZZ",) if candidate.startswith("+") else regions:
+    international = candidate.startswith("+")
+    for region in ("ZZ",) if international else regions:
         try:
-            number = phonenumbers.parse(candidate, None if region == "ZZ" else region)
+            number = phonenumbers.parse(candidate, None if international else region)
         except phonenumbers.NumberParseException:
             continue
-        if phonenumbers.is_valid_number(number):
+        if not phonenumbers.is_valid_number(number):
+            continue
+        national = _NON_DIGIT.sub(
+            "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        )
+        if international or digits in (national, f"{number.country_code}{national}"):
             return 0.85
     return None
 

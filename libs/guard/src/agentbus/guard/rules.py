@@ -34,6 +34,8 @@ class Rule:
     context: tuple[str, ...] = ()
     negative: tuple[str, ...] = ()
     prefilter: str | None = field(default=None)
+    # Breaks score ties between overlapping hits: checksummed ids beat loose formats.
+    priority: int = 1
 
 
 def _const(score: float) -> Validator:
@@ -95,9 +97,10 @@ _PII: tuple[Rule, ...] = (
         "phone",
         "PHONE_NUMBER",
         r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?"
-        r"\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w-])",
+        r"\d{1,5}(?:[ .-]?\d{2,5}){1,5}(?![\w-])",
         _phone,
         context=("phone", "call", "tel", "mobile", "cell", "fax", "whatsapp"),
+        priority=0,
     ),
     Rule(
         "ipv4",
@@ -223,6 +226,7 @@ _SECRETS: tuple[Rule, ...] = (
         r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/=_-])",
         _plain(secrets.valid_high_entropy),
         context=_SECRET_WORDS,
+        priority=0,
         negative=("sha", "hash", "checksum", "commit", "digest", "md5"),
     ),
 )

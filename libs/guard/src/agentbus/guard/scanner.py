@@ -26,6 +26,7 @@ class Detection:
     end: int
     score: float
     detector: str
+    priority: int = 1
 
 
 class Prefilter:
@@ -92,7 +93,7 @@ class Scanner:
                 if rule.context or rule.negative:
                     lowered = lowered if lowered is not None else text.lower()
                     score = _with_context(rule, lowered, start, score)
-                found.append(Detection(rule.entity, start, end, score, rule.id))
+                found.append(Detection(rule.entity, start, end, score, rule.id, rule.priority))
         return resolve_overlaps(found)
 
 
@@ -106,11 +107,11 @@ def _with_context(rule: Rule, lowered: str, start: int, score: float) -> float:
 
 
 def resolve_overlaps(found: list[Detection]) -> list[Detection]:
-    """Keep the best of overlapping detections: higher score, then longer span."""
+    """Keep the best of overlapping detections: score, then rule priority, then length."""
     if len(found) < 2:
         return found
     kept: list[Detection] = []
-    for candidate in sorted(found, key=lambda d: (-d.score, d.start - d.end, d.start)):
+    for candidate in sorted(found, key=lambda d: (-d.score, -d.priority, d.start - d.end, d.start)):
         if all(candidate.end <= k.start or candidate.start >= k.end for k in kept):
             kept.append(candidate)
     return sorted(kept, key=lambda d: d.start)

@@ -85,7 +85,7 @@ def valid_connection_password(candidate: str) -> float | None:
     _, _, password = userinfo.partition(":")
     if not password or _placeholder(password):
         return None
-    return 0.95
+    return 1.0
 
 
 def valid_generic_secret(candidate: str) -> float | None:
