@@ -91,7 +91,10 @@ class Executor:
         except Exception as exc:
             # A plug-in's own bug: report its class only; its message may quote arguments.
             raise ToolError("tool.crashed", f"tool raised {type(exc).__name__}") from exc
+        # A server may echo a credential back (an echoed Authorization header): never let
+        # a secret leave in a result.
         try:
+            result = call.secrets.scrub(result, call.secrets.used_by(call.config))
             size = len(canonical_json(result))
         except (TypeError, ValueError) as exc:
             raise ToolError("tool.result_invalid", "result is not JSON") from exc

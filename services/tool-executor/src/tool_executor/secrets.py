@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -37,9 +40,27 @@ class SecretResolver:
         """Replace every `{secret:NAME}` in `template` with the secret's value."""
         return _REFERENCE.sub(lambda m: self.get(m.group(1)), template)
 
-    def known_values(self, template: str) -> list[str]:
-        """The values `template` references, so they can be scrubbed from error text."""
-        return [self.get(m.group(1)) for m in _REFERENCE.finditer(template)]
+    def used_by(self, config: Any) -> dict[str, str]:
+        """Name -> value of every secret a definition's configuration references."""
+        names = _REFERENCE.findall(json.dumps(config, default=str))
+        found = {}
+        for name in names:
+            with contextlib.suppress(ToolError):
+                found[name] = self.get(name)
+        return found
+
+    @staticmethod
+    def scrub(value: Any, secrets: dict[str, str]) -> Any:
+        """`value` with every secret value replaced by `[secret:NAME]` (e.g. an echoed header)."""
+        if not secrets:
+            return value
+        text = json.dumps(value)
+        if not any(json.dumps(v)[1:-1] in text for v in secrets.values() if v):
+            return value
+        for name, secret in secrets.items():
+            if secret:
+                text = text.replace(json.dumps(secret)[1:-1], f"[secret:{name}]")
+        return json.loads(text)
 
     @staticmethod
     def references(template: str) -> list[str]:
