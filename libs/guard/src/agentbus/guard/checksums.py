@@ -106,7 +106,7 @@ def valid_phone(candidate: str, regions: tuple[str, ...]) -> float | None:
             "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
         )
         if international or digits in (national, f"{number.country_code}{national}"):
-            return 0.85
+            return 0.75  # a valid plan, not a checksum: checksummed ids win ties
     return None
 
 

@@ -97,7 +97,7 @@ def valid_generic_secret(candidate: str) -> float | None:
 
 def valid_bearer(candidate: str) -> float | None:
     """A bearer credential with enough entropy to be a real token."""
-    return 0.9 if entropy(candidate) >= 3.5 and not _placeholder(candidate) else None
+    return 1.0 if entropy(candidate) >= 3.5 and not _placeholder(candidate) else None
 
 
 def valid_high_entropy(candidate: str) -> float | None:
