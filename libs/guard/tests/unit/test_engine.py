@@ -52,7 +52,8 @@ def test_hash_is_salted_per_tenant(guard: Guard) -> None:
     again = guard.check(EMAIL, policy, KEYS).masked_content
     other = guard.check(EMAIL, policy, TenantKeys(b"salt-globex", b"t")).masked_content
     assert mine == again != other
-    assert mine.startswith("<EMAIL_ADDRESS:") and EMAIL not in mine
+    assert mine.startswith("<EMAIL_ADDRESS:")
+    assert EMAIL not in mine
 
 
 def test_tokens_are_deterministic_per_tenant_and_carry_vault_entries(guard: Guard) -> None:
@@ -61,7 +62,8 @@ def test_tokens_are_deterministic_per_tenant_and_carry_vault_entries(guard: Guar
     token = TOKEN_PATTERN.search(verdict.masked_content["note"])
     assert token is not None
     [entry] = verdict.vault
-    assert entry.token == token.group(0) and entry.value == CARD
+    assert entry.token == token.group(0)
+    assert entry.value == CARD
     assert CARD not in repr(verdict.vault)
     other = guard.check({"note": f"pay with {CARD}"}, policy, TenantKeys(b"s", b"other"))
     assert other.vault[0].token != entry.token
@@ -98,7 +100,8 @@ def test_output_failing_its_schema_is_blocked_with_the_path(guard: Guard) -> Non
     assert verdict.decision is Action.BLOCK
     schema_findings = [f for f in verdict.findings if f.kind == "content.output_schema"]
     assert [f.path for f in schema_findings] == ["/total"]
-    assert verdict.reason is not None and "/total" in verdict.reason
+    assert verdict.reason is not None
+    assert "/total" in verdict.reason
     assert "4111" not in verdict.reason
     assert guard.check('{"total": 3}', _policy(""), KEYS, output_schema=schema).decision is (
         Action.ALLOW
