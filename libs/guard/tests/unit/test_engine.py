@@ -115,7 +115,7 @@ def test_size_limit_and_denied_topics(guard: Guard) -> None:
     policy = _policy("max_chars: 10\n")
     assert guard.check("x" * 11, policy, KEYS).findings[0].kind == "content.size_limit"
     topics = _policy("denied_topics: {weapons: [rifle, handgun]}\ndenied_terms: [project zeus]\n")
-    verdict = guard.check({"a": "Buy a rіfle", "b": "about Project Zeus"}, topics, KEYS)
+    verdict = guard.check({"a": "Buy a rіfle", "b": "about Project Zeus"}, topics, KEYS)  # noqa: RUF001 (homoglyphs are the test)
     assert verdict.decision is Action.BLOCK
     assert {(f.kind, f.detector, f.path) for f in verdict.findings} == {
         ("content.denied_topic", "topic.weapons", "/a"),
