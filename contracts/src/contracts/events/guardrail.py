@@ -59,6 +59,17 @@ class Finding(ValueType):
     )
     score: float = Field(ge=0, le=1, description="Confidence between 0 and 1")
     rule: Name = Field(description="The policy rule that matched")
+    entity: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Presidio-style entity name, e.g. EMAIL_ADDRESS, CREDIT_CARD, US_SSN",
+    )
+    detector: str | None = Field(
+        default=None, max_length=128, description="Detector that produced the finding"
+    )
+    action: Decision | None = Field(
+        default=None, description="What the policy does with this finding"
+    )
 
     @model_validator(mode="after")
     def _span(self) -> Finding:
