@@ -1,0 +1,200 @@
+"""The handler's phases on SQLite and PostgreSQL against a real HTTP server on 127.0.0.1.
+
+Grants deny by default, arguments are validated, idempotency keys execute once, transient
+failures are retried and permanent ones are not, results are size- and schema-checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tool_executor.domain import Grant
+
+from contracts.events.audit import AuditOutcome
+from contracts.events.tool import ToolStatus, arguments_sha256
+
+pytestmark = pytest.mark.integration
+
+LOCAL = {"hosts": ["127.0.0.1"], "allowed_networks": ["127.0.0.1/32"]}
+
+
+async def test_without_a_grant_nothing_runs_and_the_grant_is_named(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    request = harness.request("crm.update", {"url": f"{counting_server.url}/echo"})
+    completed, audit = await harness.run(request)
+    assert completed.status is ToolStatus.DENIED
+    assert completed.error.code == "tool.grant_missing"
+    assert "no grant for tool 'crm.update'" in completed.error.message
+    assert counting_server.requests == []
+    assert audit.outcome is AuditOutcome.DENIED
+    assert audit.details["decision"] == "denied"
+    assert audit.tool is not None
+    assert (audit.tool.name, audit.tool.version) == ("crm.update", "1")
+
+
+async def test_one_tenants_grant_never_lets_another_tenant_call(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("tenant-a", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    url = f"{counting_server.url}/echo"
+    allowed, _ = await harness.run(harness.request("crm.update", {"url": url}, tenant="tenant-a"))
+    assert allowed.status is ToolStatus.SUCCEEDED
+    denied, _ = await harness.run(harness.request("crm.update", {"url": url}, tenant="tenant-b"))
+    assert denied.status is ToolStatus.DENIED
+    assert "'tenant-b' has no grant" in denied.error.message
+    assert counting_server.hits("/echo") == 1
+
+
+async def test_a_tenants_own_tool_is_invisible_to_others(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("private.crm"), tenant="tenant-a")
+    await harness.grant("tenant-b", Grant(tool="private.crm", scopes=["crm:write"], **LOCAL))
+    url = f"{counting_server.url}/echo"
+    completed, _ = await harness.run(
+        harness.request("private.crm", {"url": url}, tenant="tenant-b")
+    )
+    assert completed.status is ToolStatus.DENIED
+    assert completed.error.code == "tool.unknown"
+    assert counting_server.requests == []
+
+
+async def test_missing_caller_scope_is_named(harness: Any, counting_server: Any) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    request = harness.request("crm.update", {"url": f"{counting_server.url}/echo"}, scopes=[])
+    completed, _ = await harness.run(request)
+    assert completed.status is ToolStatus.DENIED
+    assert completed.error.code == "tool.scope_missing"
+    assert "crm:write" in completed.error.message
+    assert counting_server.requests == []
+
+
+async def test_arguments_failing_the_schema_are_refused_naming_the_field(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    bad = {"url": f"{counting_server.url}/echo", "method": "DELETE"}
+    completed, audit = await harness.run(harness.request("crm.update", bad))
+    assert completed.status is ToolStatus.FAILED
+    assert completed.error.code == "tool.invalid_arguments"
+    assert completed.error.message.startswith("argument 'method'")
+    assert completed.error.details == {"field": "method"}
+    missing, _ = await harness.run(harness.request("crm.update", {"json": {}}))
+    assert "argument 'url' is required" in missing.error.message
+    assert counting_server.requests == []
+    assert audit.outcome is AuditOutcome.FAILED
+
+
+async def test_the_same_write_key_executes_once_and_replays_its_result(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("payments.charge"))
+    await harness.grant("acme", Grant(tool="payments.charge", scopes=["crm:write"], **LOCAL))
+    arguments = {"url": f"{counting_server.url}/pay", "method": "POST", "json": {"amount": 5}}
+    first = harness.request("payments.charge", arguments, key="run-1:charge:1")
+    # The same step delivered again under a new event id (e.g. the planner re-sent it).
+    second = harness.request("payments.charge", arguments, key="run-1:charge:1")
+    one, _ = await harness.run(first)
+    two, audit = await harness.run(second)
+    assert one.status is two.status is ToolStatus.SUCCEEDED
+    assert one.result == two.result
+    assert counting_server.hits("/pay") == 1
+    assert counting_server.requests[0]["headers"]["idempotency-key"] == "run-1:charge:1"
+    assert audit.details["replayed"] is True
+    other, _ = await harness.run(harness.request("payments.charge", arguments, key="run-2:x:1"))
+    assert other.result != one.result
+    assert counting_server.hits("/pay") == 2
+
+
+async def test_a_timeout_is_retried_then_reported_and_a_400_is_not_retried(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update", timeout_s=0.3))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    slow, audit = await harness.run(
+        harness.request("crm.update", {"url": f"{counting_server.url}/slow?s=2"})
+    )
+    assert slow.status is ToolStatus.FAILED
+    assert slow.error.code == "tool.timeout"
+    assert slow.error.retryable is True
+    assert counting_server.hits("/slow") == 3  # call_retry.max_attempts
+    assert audit.details["attempts"] == 3
+    bad, _ = await harness.run(
+        harness.request("crm.update", {"url": f"{counting_server.url}/status/400"})
+    )
+    assert bad.status is ToolStatus.FAILED
+    assert (bad.error.code, bad.error.retryable) == ("tool.http_error", False)
+    assert "HTTP 400" in bad.error.message
+    assert counting_server.hits("/status/400") == 1
+    unavailable, _ = await harness.run(
+        harness.request("crm.update", {"url": f"{counting_server.url}/status/503"})
+    )
+    assert unavailable.error.retryable is True
+    assert counting_server.hits("/status/503") == 3
+
+
+async def test_a_failed_write_releases_its_key_for_the_next_attempt(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    failing = {"url": f"{counting_server.url}/status/400"}
+    first, _ = await harness.run(harness.request("crm.update", failing, key="r:s:1"))
+    assert first.status is ToolStatus.FAILED
+    working = {"url": f"{counting_server.url}/echo"}
+    second, _ = await harness.run(harness.request("crm.update", working, key="r:s:1"))
+    assert second.status is ToolStatus.SUCCEEDED
+
+
+async def test_oversized_responses_and_results_are_refused(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    huge, _ = await harness.run(
+        harness.request("crm.update", {"url": f"{counting_server.url}/big?n=200000"})
+    )
+    assert (huge.status, huge.error.code) == (ToolStatus.FAILED, "tool.response_too_large")
+    # 40 KiB passes the response limit (64 KiB) but not the result limit (32 KiB).
+    large, _ = await harness.run(
+        harness.request("crm.update", {"url": f"{counting_server.url}/big?n=40960"})
+    )
+    assert (large.status, large.error.code) == (ToolStatus.FAILED, "tool.result_too_large")
+    assert large.result is None
+
+
+async def test_a_result_failing_its_schema_is_an_error(harness: Any, counting_server: Any) -> None:
+    strict = {"type": "object", "required": ["body"], "properties": {"status": {"const": 201}}}
+    await harness.define(harness.http_tool("crm.create", result_schema=strict))
+    await harness.grant("acme", Grant(tool="crm.create", scopes=["crm:write"], **LOCAL))
+    completed, _ = await harness.run(
+        harness.request("crm.create", {"url": f"{counting_server.url}/echo"})
+    )
+    assert completed.status is ToolStatus.FAILED
+    assert completed.error.code == "tool.result_invalid"
+    assert "'status'" in completed.error.message
+
+
+async def test_data_tools_and_the_entry_point_plugin(harness: Any) -> None:
+    for tool in ("math.evaluate", "json.transform", "text.word_count"):
+        await harness.grant("acme", Grant(tool=tool))
+    math, _ = await harness.run(
+        harness.request("math.evaluate", {"expression": "(a + 1) ** 2", "variables": {"a": 2}})
+    )
+    assert math.result == {"value": 9}
+    transform, _ = await harness.run(
+        harness.request("json.transform", {"data": {"a": [1, 2, 3]}, "expression": "length(a)"})
+    )
+    assert transform.result == 3
+    words, audit = await harness.run(harness.request("text.word_count", {"text": "one two"}))
+    assert words.result == {"words": 2, "characters": 7}
+    assert audit.output is not None
+    assert audit.output.sha256 is not None
+    assert audit.details["arguments_sha256"] == arguments_sha256({"text": "one two"})
+    assert audit.details["argument_names"] == ["text"]
