@@ -1,0 +1,5 @@
+"""`python -m guardrail` runs the service."""
+
+from .app import main
+
+main()
