@@ -1,0 +1,138 @@
+"""Composition root: the bus, its consumer, the timer and webhook loops, the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from agentbus.bus import Bus
+from agentbus.bus.background import BackgroundLoop
+from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+from contracts.topics import topic
+
+from . import __version__
+from .api import approval_router
+from .decisions import Decisions
+from .handlers import Handlers
+from .outcomes import Outcomes
+from .settings import ApprovalSettings
+from .timers import TimerFirer
+from .webhooks import WebhookSender
+
+__all__ = ["MIGRATIONS", "ApprovalService", "create_app", "main"]
+
+REQUEST_TYPES = frozenset(topic("approval.requests").event_types)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
+@dataclass
+class ApprovalService:
+    """Everything one approval process runs; `http` is the ASGI app whose lifespan runs it."""
+
+    settings: ApprovalSettings
+    bus: Bus
+    http: FastAPI
+    timers: TimerFirer
+    webhooks: WebhookSender
+    loops: tuple[BackgroundLoop, ...]
+
+    async def start(self) -> None:
+        """Migrate, connect, consume, and start firing timers and sending webhooks."""
+        await self.bus.start()
+        for loop in self.loops:
+            loop.start()
+
+    async def stop(self) -> None:
+        """Stop the loops, then the bus (offsets committed, relay drained)."""
+        for loop in self.loops:
+            await loop.stop()
+        await self.webhooks.close()
+        await self.bus.stop()
+
+
+def create_app(
+    settings: ApprovalSettings, *, telemetry: Telemetry | None = None
+) -> ApprovalService:
+    """Build the approval service from settings; nothing connects until it starts."""
+    bus = Bus(settings.bus, service="approval", telemetry=telemetry, migrations=[MIGRATIONS])
+    outcomes = Outcomes(
+        webhook_tenants=frozenset(settings.webhooks.targets),
+        expiry_warning=timedelta(seconds=settings.expiry_warning_s),
+        requests_topic=settings.topics.requests,
+        decisions_topic=settings.topics.decisions,
+        audit_topic=settings.topics.audit,
+    )
+    handlers = Handlers(outcomes)
+    bus.consumer(
+        settings.topics.requests,
+        event_types=REQUEST_TYPES,
+        reply_topic=settings.topics.decisions,
+    )(handlers.on_request)
+
+    firer = TimerFirer(bus.uow, bus.relay.publish_committed, batch_size=settings.timer_batch_size)
+    sender = WebhookSender(bus.uow, settings.webhooks)
+
+    async def fire_timers() -> None:
+        await firer.fire_due()
+
+    async def send_webhooks() -> None:
+        await sender.send_due()
+
+    loops = (
+        BackgroundLoop("approval-timers", fire_timers, settings.timer_poll_interval_s),
+        BackgroundLoop("approval-webhooks", send_webhooks, settings.webhooks.poll_interval_s),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    http = create_http_app(
+        title="agentbus approval",
+        version=__version__,
+        authenticator=Authenticator.from_settings(settings.http),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.http.readiness_timeout_s,
+        docs=settings.http.docs,
+    )
+    http.include_router(
+        approval_router(
+            bus.uow,
+            Decisions(outcomes),
+            bus.relay.publish_committed,
+            role=settings.approver_role,
+            list_limit=settings.list_limit,
+        )
+    )
+    service = ApprovalService(settings, bus, http, firer, sender, loops)
+    return service
+
+
+def main() -> None:
+    """Console script `approval`: serve (default) or act on requests through the API."""
+    from .cli import cli
+
+    cli()
+
+
+def serve(settings: ApprovalSettings) -> None:
+    """Run the service until SIGTERM."""
+    from agentbus.http import run_service
+
+    configure_logging("approval", settings.log_level)
+    telemetry = setup_telemetry("approval", settings.telemetry)
+    try:
+        run_service(create_app(settings, telemetry=telemetry).http, settings.http)
+    finally:
+        telemetry.shutdown()
