@@ -1,0 +1,131 @@
+"""The composition root: settings in, a wired planner (bus, HTTP app, background loops) out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from agentbus.bus import Bus
+from agentbus.bus.background import BackgroundLoop
+from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+
+from . import __version__
+from .api import PlannerApi, install_routes
+from .consumers import register
+from .drafting import Drafter
+from .handlers import RunHandlers
+from .lifecycle import AlwaysPass, DefinitionService, QualityGate
+from .runner import RunDriver, Topics
+from .settings import PlannerSettings
+from .timers import TimerStore
+
+__all__ = ["MIGRATIONS", "Planner", "create_app", "main"]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
+@dataclass
+class Planner:
+    """One planner process: its bus, use cases, HTTP app and timer loop."""
+
+    settings: PlannerSettings
+    bus: Bus
+    topics: Topics
+    runs: RunHandlers
+    definitions: DefinitionService
+    drafter: Drafter
+    timers: TimerStore
+    http: FastAPI
+    telemetry: Telemetry | None = None
+
+    def __post_init__(self) -> None:
+        self.timer_loop = BackgroundLoop(
+            "planner-timers", self.fire_timers, self.settings.timer_poll_interval_s
+        )
+
+    async def fire_timers(self) -> None:
+        """Move due timers to the outbox and publish them at once."""
+        ids = await self.timers.fire_due(self.bus.uow, limit=self.settings.timer_batch)
+        if ids:
+            await self.bus.relay.publish_committed(ids)
+
+    async def start(self) -> None:
+        """Migrate, connect, consume, fire timers."""
+        await self.bus.start()
+        self.timer_loop.start()
+
+    async def stop(self) -> None:
+        """Stop the timer loop, then the bus (offsets committed, relay drained)."""
+        await self.timer_loop.stop()
+        await self.bus.stop()
+
+
+def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) -> Planner:
+    """Wire the planner from settings; nothing connects until `start`."""
+    telemetry = setup_telemetry("planner", settings.telemetry, set_global=False)
+    bus = Bus(settings.bus, service="planner", telemetry=telemetry, migrations=[MIGRATIONS])
+    topics = Topics(settings.topic_prefix)
+    timers = TimerStore(topics("runs.timers"))
+    runs = RunHandlers(RunDriver(topics, timers))
+    definitions = DefinitionService(topics, gate or AlwaysPass())
+    drafter = Drafter(
+        topics, definitions, settings.drafting.model_alias, settings.drafting.max_repairs
+    )
+    register(bus, topics, runs, drafter)
+    planner: Planner
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await planner.start()
+        try:
+            yield
+        finally:
+            await planner.stop()
+
+    http = create_http_app(
+        title="agentbus planner",
+        version=__version__,
+        authenticator=Authenticator.from_settings(settings.http),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.http.readiness_timeout_s,
+        docs=settings.http.docs,
+    )
+    api = PlannerApi(bus, topics, runs, definitions, drafter, settings.list_limit)
+    install_routes(http, api)
+    planner = Planner(settings, bus, topics, runs, definitions, drafter, timers, http, telemetry)
+    return planner
+
+
+def main() -> None:
+    """The `planner` console script (serve by default; see `planner --help`)."""
+    from .cli import app as cli
+
+    cli()
+
+
+def serve(settings: PlannerSettings) -> None:
+    """Run the planner: consumers, timers and (unless disabled) the HTTP API."""
+    import asyncio
+
+    from agentbus.http import run_service
+
+    configure_logging("planner", settings.log_level)
+    planner = create_app(settings)
+    if settings.serve_http:
+        run_service(planner.http, settings.http)
+        return
+
+    async def consume_only() -> None:
+        await planner.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await planner.stop()
+
+    asyncio.run(consume_only())

@@ -1,0 +1,234 @@
+"""Use cases on runs: submit a task, apply a reply or a timer, cancel; one transaction each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from agentbus.storage import UnitOfWork
+from contracts.audit import record, service_actor
+from contracts.envelope import Envelope, new_envelope
+from contracts.events.request import RequestFailed
+from contracts.events.run import RunTimerFired
+from contracts.events.task import TaskFailed, TaskSubmitted
+from contracts.types import Actor, ErrorInfo
+
+from .definition import WorkflowDefinition
+from .machine import step_definition
+from .replies import to_replied
+from .requests import deterministic_id
+from .runner import SOURCE, RunDriver, new_run_state
+from .state import CancelRequested, TimerFired, TimerKind
+from .store import DefinitionRepository, RunRepository, TaskRepository
+from .tables import TaskRow
+
+__all__ = ["RunHandlers", "TaskRejectedError", "run_id_for"]
+
+log = logging.getLogger("planner.handlers")
+
+
+class TaskRejectedError(Exception):
+    """A task that cannot start a run; `code` is stable, `message` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+def run_id_for(tenant_id: str, task_id: str) -> str:
+    """The run id of a task: derived, so a resubmission names the same run."""
+    return deterministic_id("run", tenant_id, task_id)
+
+
+@dataclass
+class RunHandlers:
+    """What the consumers and the API call, each inside the caller's unit of work."""
+
+    driver: RunDriver
+
+    async def resolve(
+        self, uow: UnitOfWork, name: str, version: str | None, run_input: dict[str, Any]
+    ) -> tuple[WorkflowDefinition, str]:
+        """The published definition (and hash) a task runs; TaskRejectedError says why not."""
+        repo = DefinitionRepository(uow)
+        row = await repo.runnable(name, version)
+        if row is None:
+            versions = await repo.versions(name)
+            wanted = f"{name}@{version}" if version else name
+            if not versions:
+                raise TaskRejectedError("workflow.not_found", f"unknown workflow {wanted!r}")
+            if version is not None and not any(v.version == version for v in versions):
+                raise TaskRejectedError(
+                    "workflow.not_found", f"unknown workflow version {wanted!r}"
+                )
+            raise TaskRejectedError(
+                "workflow.not_published", f"workflow {wanted!r} has no published version to run"
+            )
+        definition = await self.driver.definitions.get(uow, row.name, row.content_hash)
+        if definition.input_schema is not None:
+            errors = sorted(
+                Draft202012Validator(definition.input_schema).iter_errors(run_input), key=str
+            )
+            if errors:
+                where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
+                raise TaskRejectedError(
+                    "task.input_invalid",
+                    f"input does not match {row.name}@{row.version}'s input_schema at "
+                    f"{where}: {errors[0].message}",
+                )
+        return definition, row.content_hash
+
+    async def submit(self, uow: UnitOfWork, envelope: Envelope[TaskSubmitted]) -> str | None:
+        """Start the task's run once; a resubmission changes nothing. The run id, if any."""
+        task = envelope.data
+        tasks = TaskRepository(uow)
+        seen = await tasks.get(uow.tenant_id, task.task_id)
+        if seen is not None:
+            log.info("task already submitted", extra={"fields": {"task_id": task.task_id}})
+            return seen.run_id
+        try:
+            definition, content_hash = await self.resolve(
+                uow, task.workflow, task.workflow_version, task.input
+            )
+        except TaskRejectedError as rejected:
+            self._reject(uow, envelope, rejected)
+            return None
+        run_id = run_id_for(uow.tenant_id, task.task_id)
+        tasks.add(
+            TaskRow(tenant_id=uow.tenant_id, task_id=task.task_id, run_id=run_id, outcome="started")
+        )
+        state = new_run_state(
+            run_id,
+            definition,
+            content_hash,
+            tenant_id=uow.tenant_id,
+            task_id=task.task_id,
+            input=task.input,
+            requested_by=task.requested_by,
+            correlation_id=task.correlation_id,
+        )
+        await self.driver.start(uow, state, definition, None)
+        uow.publish(
+            record(
+                source=SOURCE,
+                tenant_id=uow.tenant_id,
+                actor=service_actor(SOURCE),
+                action="task.accept",
+                resource_type="task",
+                resource_id=task.task_id,
+                outcome="succeeded",
+                run_id=run_id,
+                workflow=state.workflow,
+                on_behalf_of=task.requested_by,
+                event_id=deterministic_id(uow.tenant_id, task.task_id, "audit", "accept"),
+            ),
+            topic=self.driver.topics("audit.log"),
+        )
+        return run_id
+
+    def _reject(
+        self, uow: UnitOfWork, envelope: Envelope[TaskSubmitted], rejected: TaskRejectedError
+    ) -> None:
+        task = envelope.data
+        TaskRepository(uow).add(
+            TaskRow(
+                tenant_id=uow.tenant_id,
+                task_id=task.task_id,
+                outcome="rejected",
+                reason=rejected.message,
+            )
+        )
+        failed = TaskFailed(
+            task_id=task.task_id,
+            error=ErrorInfo(code=rejected.code, message=rejected.message),
+            correlation_id=task.correlation_id,
+        )
+        uow.publish(
+            new_envelope(failed, source=SOURCE, tenant_id=uow.tenant_id),
+            topic=self.driver.topics("tasks.failed"),
+        )
+        uow.publish(
+            record(
+                source=SOURCE,
+                tenant_id=uow.tenant_id,
+                actor=service_actor(SOURCE),
+                action="task.reject",
+                resource_type="task",
+                resource_id=task.task_id,
+                outcome="denied",
+                on_behalf_of=task.requested_by,
+                error_code=rejected.code,
+                details={"workflow": task.workflow, "reason": rejected.message},
+                event_id=deterministic_id(uow.tenant_id, task.task_id, "audit", "reject"),
+            ),
+            topic=self.driver.topics("audit.log"),
+        )
+
+    async def reply(self, uow: UnitOfWork, envelope: Envelope[Any]) -> None:
+        """Apply a service's reply (or a failed reply) to the run it belongs to."""
+        data = envelope.data
+        ref = getattr(data, "step", None)
+        run_id = ref.run_id if ref is not None else envelope.runid
+        if run_id is None:
+            log.warning("reply names no run; ignored")
+            return
+        loaded = await self.driver.load(uow, run_id)
+        if loaded is None:
+            log.warning("reply for an unknown run; ignored", extra={"fields": {"run": run_id}})
+            return
+        _state, definition = loaded
+        step = None
+        if ref is not None and not isinstance(data, RequestFailed):
+            try:
+                step = step_definition(definition, ref.step_id)
+            except KeyError:
+                return
+        event = to_replied(data, step, now=_now())
+        await self.driver.feed(uow, run_id, event)
+
+    async def timer(self, uow: UnitOfWork, envelope: Envelope[RunTimerFired]) -> None:
+        """A timeout or retry timer came due."""
+        ref = envelope.data.step
+        event = TimerFired(
+            now=_now(),
+            step_key=ref.step_id,
+            attempt=ref.attempt,
+            timer=TimerKind(envelope.data.purpose.value),
+        )
+        await self.driver.feed(uow, ref.run_id, event)
+
+    async def cancel(
+        self, uow: UnitOfWork, *, task_id: str | None, run_id: str | None, reason: str, by: Actor
+    ) -> bool:
+        """Cancel a task's run; False when there is no such run for this tenant."""
+        runs = RunRepository(uow)
+        row = await runs.get(run_id) if run_id else None
+        if row is None and task_id is not None:
+            row = await runs.of_task(task_id)
+        if row is None or row.parent_run_id is not None:
+            return False
+        await self.driver.feed(uow, row.run_id, CancelRequested(now=_now(), reason=reason, by=by))
+        uow.publish(
+            record(
+                source=SOURCE,
+                tenant_id=uow.tenant_id,
+                actor=by,
+                action="run.cancel_request",
+                resource_type="run",
+                resource_id=row.run_id,
+                outcome="succeeded",
+                run_id=row.run_id,
+                details={"reason": reason[:200]},
+            ),
+            topic=self.driver.topics("audit.log"),
+        )
+        return True
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,332 @@
+"""Carries out the state machine's commands inside one unit of work (one transaction)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agentbus.storage import UnitOfWork
+from agentbus.telemetry import current_traceparent
+from contracts.audit import record, service_actor
+from contracts.base import Event
+from contracts.envelope import new_envelope
+from contracts.events.run import RunTimerFired, TimerPurpose
+from contracts.events.task import TaskCompleted, TaskFailed
+from contracts.topics import topic_for_event
+from contracts.types import ErrorInfo, StepRef, Timings, WorkflowRef
+
+from .definition import WorkflowDefinition
+from .machine import decide
+from .requests import deterministic_id
+from .state import (
+    CancelChild,
+    CancelRequested,
+    CancelTimer,
+    ChildFinished,
+    Command,
+    CompleteRun,
+    Emit,
+    FailRun,
+    Input,
+    RunState,
+    ScheduleTimer,
+    SendRequest,
+    StartChild,
+    Started,
+)
+from .store import DefinitionRepository, RunRepository
+from .tables import RunRow
+from .timers import TimerStore
+
+__all__ = ["SOURCE", "DefinitionCache", "RunDriver", "Topics", "new_run_state"]
+
+SOURCE = "planner"
+log = logging.getLogger("planner.runs")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Catalogue topic names, optionally prefixed (isolated test or staging topics)."""
+
+    prefix: str = ""
+
+    def __call__(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def of(self, event: Event) -> str:
+        """The (prefixed) catalogue topic of an event."""
+        return self(topic_for_event(event.EVENT_TYPE).name)
+
+
+class DefinitionCache:
+    """Parsed definitions by (tenant, name, content hash): immutable, so safe to cache."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._items: dict[tuple[str, str, str], WorkflowDefinition] = {}
+
+    async def get(self, uow: UnitOfWork, name: str, content_hash: str) -> WorkflowDefinition:
+        """The definition a run pinned; LookupError if it is gone."""
+        key = (uow.tenant_id, name, content_hash)
+        cached = self._items.get(key)
+        if cached is not None:
+            return cached
+        row = await DefinitionRepository(uow).by_hash(name, content_hash)
+        if row is None:
+            raise LookupError(f"definition {name} {content_hash} not found")
+        definition = WorkflowDefinition.model_validate(row.definition)
+        if len(self._items) >= self.size:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = definition
+        return definition
+
+
+def new_run_state(
+    run_id: str, definition: WorkflowDefinition, content_hash: str, **fields: Any
+) -> RunState:
+    """The state of a run that has not started yet."""
+    ref = WorkflowRef(name=definition.name, version=definition.version, content_hash=content_hash)
+    return RunState(run_id=run_id, workflow=ref, **fields)
+
+
+@dataclass
+class _Loaded:
+    row: RunRow
+    state: RunState
+    definition: WorkflowDefinition
+    dirty: bool = False
+    new: bool = False
+
+
+@dataclass
+class RunDriver:
+    """Feeds inputs to runs and turns commands into outbox events, timers and child runs."""
+
+    topics: Topics
+    timers: TimerStore
+    definitions: DefinitionCache = field(default_factory=DefinitionCache)
+
+    async def start(
+        self,
+        uow: UnitOfWork,
+        state: RunState,
+        definition: WorkflowDefinition,
+        traceparent: str | None,
+    ) -> None:
+        """Create a run and take its first decisions."""
+        row = RunRepository(uow).create(state, definition)
+        batch = _Batch(self, uow, traceparent)
+        batch.loaded[state.run_id] = _Loaded(row, state, definition, new=True)
+        batch.queue.append((state.run_id, Started(now=_now())))
+        await batch.drain()
+
+    async def feed(
+        self, uow: UnitOfWork, run_id: str, event: Input, traceparent: str | None = None
+    ) -> bool:
+        """Feed one input to a run (and whatever it causes); False if the run is unknown."""
+        batch = _Batch(self, uow, traceparent)
+        if await batch.load(run_id) is None:
+            return False
+        batch.queue.append((run_id, event))
+        await batch.drain()
+        return True
+
+    async def load(
+        self, uow: UnitOfWork, run_id: str
+    ) -> tuple[RunState, WorkflowDefinition] | None:
+        """A run's state and definition, for reading."""
+        loaded = await _Batch(self, uow, None).load(run_id)
+        return (loaded.state, loaded.definition) if loaded else None
+
+
+class _Batch:
+    """The runs one transaction touches: a parent and its children may decide in turn."""
+
+    def __init__(self, driver: RunDriver, uow: UnitOfWork, traceparent: str | None) -> None:
+        self.driver = driver
+        self.uow = uow
+        # The bus continues the trace from the envelope; new events join the current span.
+        self.traceparent = traceparent or current_traceparent()
+        self.runs = RunRepository(uow)
+        self.loaded: dict[str, _Loaded] = {}
+        self.queue: deque[tuple[str, Input]] = deque()
+
+    async def load(self, run_id: str) -> _Loaded | None:
+        if run_id in self.loaded:
+            return self.loaded[run_id]
+        row = await self.runs.get(run_id)
+        if row is None:
+            return None
+        definition = await self.driver.definitions.get(
+            self.uow, row.workflow_name, row.content_hash
+        )
+        loaded = _Loaded(row, RunState.model_validate(row.state), definition)
+        self.loaded[run_id] = loaded
+        return loaded
+
+    async def drain(self) -> None:
+        while self.queue:
+            run_id, event = self.queue.popleft()
+            loaded = await self.load(run_id)
+            if loaded is None:
+                continue
+            loaded.state, commands = decide(loaded.definition, loaded.state, event)
+            loaded.dirty = loaded.dirty or bool(commands) or loaded.new
+            for command in commands:
+                await self.carry_out(loaded, command)
+        for loaded in self.loaded.values():
+            if loaded.new:
+                loaded.row.state = loaded.state.model_dump(mode="json")
+                loaded.row.status = loaded.state.status.value
+            elif loaded.dirty:
+                await self.runs.save(loaded.row, loaded.state)
+
+    async def carry_out(self, run: _Loaded, command: Command) -> None:
+        state = run.state
+        if isinstance(command, SendRequest):
+            self.publish(state, command.payload, event_id=command.request_id)
+        elif isinstance(command, Emit):
+            self.publish(state, command.event)
+        elif isinstance(command, ScheduleTimer):
+            fired = RunTimerFired(
+                step=StepRef(
+                    run_id=state.run_id, step_id=command.step_key, attempt=command.attempt
+                ),
+                purpose=TimerPurpose(command.timer.value),
+                due_at=command.at,
+            )
+            envelope = self.envelope(state, fired, event_id=deterministic_id(command.timer_id))
+            await self.driver.timers.schedule(
+                self.uow, envelope, at=command.at, timer_id=command.timer_id
+            )
+        elif isinstance(command, CancelTimer):
+            await self.driver.timers.cancel(self.uow, command.timer_id)
+        elif isinstance(command, StartChild):
+            await self.start_child(state, command)
+        elif isinstance(command, CancelChild):
+            by = service_actor(SOURCE)
+            self.queue.append(
+                (command.child_run_id, CancelRequested(now=_now(), reason=command.reason, by=by))
+            )
+        elif isinstance(command, CompleteRun | FailRun):
+            self.finish(state, command)
+
+    async def start_child(self, parent: RunState, command: StartChild) -> None:
+        row = await DefinitionRepository(self.uow).runnable(command.workflow, command.version)
+        if row is None:
+            wanted = f"{command.workflow}@{command.version or 'latest'}"
+            error = ErrorInfo(code="workflow.not_found", message=f"no published workflow {wanted}")
+            self.queue.append((parent.run_id, _child_done(command, error=error)))
+            return
+        definition = await self.driver.definitions.get(self.uow, row.name, row.content_hash)
+        child = new_run_state(
+            command.child_run_id,
+            definition,
+            row.content_hash,
+            tenant_id=parent.tenant_id,
+            task_id=parent.task_id,
+            input=command.input,
+            requested_by=parent.requested_by,
+            correlation_id=parent.correlation_id,
+            parent=StepRef(run_id=parent.run_id, step_id=command.step_key, attempt=command.attempt),
+        )
+        child_row = self.runs.create(child, definition)
+        self.loaded[child.run_id] = _Loaded(child_row, child, definition, new=True)
+        self.queue.append((child.run_id, Started(now=_now())))
+
+    def finish(self, state: RunState, command: CompleteRun | FailRun) -> None:
+        output = command.output if isinstance(command, CompleteRun) else None
+        error = command.error if isinstance(command, FailRun) else None
+        if state.parent is not None:
+            done = ChildFinished(
+                now=_now(),
+                step_key=state.parent.step_id,
+                attempt=state.parent.attempt,
+                child_run_id=state.run_id,
+                output=output,
+                error=error,
+            )
+            self.queue.append((state.parent.run_id, done))
+            return
+        timings = _timings(state)
+        if isinstance(command, CompleteRun):
+            result: Event = TaskCompleted(
+                task_id=state.task_id,
+                run_id=state.run_id,
+                workflow=state.workflow,
+                output=command.output,
+                correlation_id=state.correlation_id,
+                timings=timings,
+            )
+        else:
+            result = TaskFailed(
+                task_id=state.task_id,
+                run_id=state.run_id,
+                error=command.error,
+                failed_step=command.failed_step,
+                correlation_id=state.correlation_id,
+                timings=timings,
+            )
+        self.publish(state, result)
+        if isinstance(command, CompleteRun):
+            action, outcome = "run.complete", "succeeded"
+        elif command.error.code == "run.cancelled":
+            action, outcome = "run.cancel", "succeeded"
+        else:
+            action, outcome = "run.fail", "failed"
+        self.uow.publish(
+            record(
+                source=SOURCE,
+                tenant_id=state.tenant_id,
+                actor=service_actor(SOURCE),
+                action=action,
+                resource_type="run",
+                resource_id=state.run_id,
+                outcome=outcome,
+                run_id=state.run_id,
+                traceparent=self.traceparent,
+                workflow=state.workflow,
+                on_behalf_of=state.requested_by,
+                error_code=error.code if error else None,
+                details={"task_id": state.task_id, "failed_step": state.failed_step},
+                event_id=deterministic_id(state.run_id, "audit", "finish"),
+            ),
+            topic=self.driver.topics("audit.log"),
+        )
+
+    def envelope(self, state: RunState, data: Event, event_id: str | None = None) -> Any:
+        return new_envelope(
+            data,
+            source=SOURCE,
+            tenant_id=state.tenant_id,
+            run_id=state.run_id,
+            event_id=event_id,
+            traceparent=self.traceparent,
+        )
+
+    def publish(self, state: RunState, data: Event, event_id: str | None = None) -> None:
+        self.uow.publish(self.envelope(state, data, event_id), topic=self.driver.topics.of(data))
+
+
+def _child_done(command: StartChild, *, error: ErrorInfo) -> ChildFinished:
+    return ChildFinished(
+        now=_now(),
+        step_key=command.step_key,
+        attempt=command.attempt,
+        child_run_id=command.child_run_id,
+        error=error,
+    )
+
+
+def _timings(state: RunState) -> Timings:
+    started = state.started_at or _now()
+    finished = state.finished_at or _now()
+    duration = max(0, int((finished - started).total_seconds() * 1000))
+    return Timings(started_at=started, finished_at=finished, duration_ms=duration)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
