@@ -39,7 +39,7 @@ def publish_records(
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
     )
     run_id = spec.step.run_id if spec.step else spec.run_id
-    if provider and model and result.outcome in (CallOutcome.OK, CallOutcome.CACHED):
+    if provider and model and (routed is not None or cached is not None):
         usage_event = UsageRecorded(
             step=spec.step,
             request_id=spec.request_id,

@@ -25,6 +25,7 @@ from .config import DeploymentConfig, RoutingConfig
 from .domain import ChatRequest, Completion, ErrorKind, ProviderError, estimate_prompt_tokens
 from .pricing import Price, PriceTable
 from .providers.base import Delta, Finish, Provider, StreamEvent
+from .providers.usage import estimated_usage
 from .strategies import LatencyTracker, order_deployments
 
 __all__ = [
@@ -116,10 +117,11 @@ class StreamStarted:
 
 @dataclass(frozen=True, slots=True)
 class StreamFailed:
-    """The stream broke after its first token."""
+    """The stream broke after its first token; `partial` is what the caller already got."""
 
     error: ProviderError
     deployment: DeploymentConfig
+    partial: Routed
 
 
 RoutedEvent = StreamStarted | Delta | Routed | StreamFailed
@@ -213,7 +215,12 @@ class Router:
                 raise ProviderError(ErrorKind.MALFORMED, "stream ended without a finish")
             except ProviderError as exc:
                 breaker.failure(self.clock())
-                yield StreamFailed(exc, deployment)
+                # The provider bills what it generated: estimate it rather than charge $0.
+                usage = estimated_usage(request, "".join(text))
+                cut = Completion("".join(text), "error", deployment.model, usage)
+                cost = plan.prices[deployment.id].cost(usage)
+                elapsed = self.clock() - started
+                yield StreamFailed(exc, deployment, Routed(cut, deployment, cost, elapsed))
                 return
             finally:
                 await events.aclose()
@@ -256,7 +263,7 @@ class Router:
         if isinstance(error, ProviderError) and error.retry_after_s is not None:
             return error.retry_after_s
         backoff = wait_exponential_jitter(
-            initial=self.retry.initial_backoff_s,
+            multiplier=self.retry.initial_backoff_s,
             max=self.retry.max_backoff_s,
             jitter=self.retry.jitter_s,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,7 +139,7 @@ class RouterService:
             self.telemetry.finish(span, result, record_content=record_content)
         return result
 
-    async def stream(self, prepared: Prepared) -> AsyncIterator[Any]:
+    async def stream(self, prepared: Prepared) -> AsyncGenerator[Any, None]:
         """Router stream events; the last is the CallResult to record."""
         started = time.monotonic()
         spec = prepared.spec
@@ -161,7 +161,11 @@ class RouterService:
                             retryable=True,
                         )
                         result = CallResult(
-                            prepared, CallOutcome.FAILED, time.monotonic() - started, error=error
+                            prepared,
+                            CallOutcome.FAILED,
+                            time.monotonic() - started,
+                            event.partial,
+                            error=error,
                         )
                         break
                     yield event
@@ -177,7 +181,7 @@ class RouterService:
         spec = prepared.spec
         usage = result.usage
         if prepared.outcome not in (CallOutcome.BUDGET_EXCEEDED, CallOutcome.CACHED):
-            state = "settled" if result.outcome is CallOutcome.OK else "released"
+            state = "settled" if result.routed is not None else "released"
             await BudgetRepository(uow).settle(
                 spec.request_id,
                 usd_nanos=nanos(result.cost_usd),
@@ -185,7 +189,7 @@ class RouterService:
                 state=state,
             )
         routed = result.routed
-        if routed is not None and prepared.cache_key is not None:
+        if routed is not None and result.outcome is CallOutcome.OK and prepared.cache_key:
             expires = self.now() + timedelta(seconds=self.settings.cache_ttl_s)
             await CacheRepository(uow).store(prepared.cache_key, _cache_payload(routed), expires)
         fresh = await CallRepository(uow).save(_call_row(result))

@@ -41,7 +41,8 @@ async def test_answer_is_metered_and_recorded(service_for, uow_factory):
         rows = (await uow.session.exec(select(CallRecord))).all()
         assert [r.request_id for r in rows] == ["req-1"]
         counter = await BudgetRepository(uow).spent(result.prepared.day)
-        assert counter is not None and counter.usd_reserved_nanos == 0
+        assert counter is not None
+        assert counter.usd_reserved_nanos == 0
         assert counter.usd_spent_nanos == int(result.cost_usd * 10**9)
 
 
@@ -60,6 +61,7 @@ async def test_cache_hit_is_free_and_never_crosses_tenants(service_for, uow_fact
     second = await run(service, uow_factory, CallSpec("t1", "b", "fast", request))
     other = await run(service, uow_factory, CallSpec("t2", "c", "fast", request))
     assert first.outcome is CallOutcome.OK
-    assert second.outcome is CallOutcome.CACHED and second.cost_usd == 0
+    assert second.outcome is CallOutcome.CACHED
+    assert second.cost_usd == 0
     assert other.outcome is CallOutcome.OK
     assert service.router.providers["local"].calls == {"local-a": 2}

@@ -1,0 +1,125 @@
+"""The composition root: settings in, one process serving Kafka and HTTP out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+
+from agentbus.bus import Bus
+from agentbus.http import Authenticator, bus_readiness_checks, create_http_app, run_service
+from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+
+from .api import api_router
+from .breaker import BreakerBoard
+from .config import RoutingConfig, load_config, parse_config
+from .consumers import register_consumers
+from .genai import GenAiTelemetry
+from .migrations import VERSIONS
+from .pricing import load_price_table
+from .providers import Provider, build_providers
+from .router import RetrySettings, Router
+from .service import CallSettings, RouterService
+from .settings import ModelRouterSettings
+
+__all__ = ["build_router", "create_app", "main", "routing_config"]
+
+SERVICE = "model-router"
+
+
+def routing_config(settings: ModelRouterSettings) -> RoutingConfig:
+    """The configured routing file, or the packaged local-only default."""
+    if settings.routing_config is not None:
+        return load_config(settings.routing_config)
+    import yaml
+
+    text = resources.files("model_router").joinpath("data/default_routing.yaml").read_text()
+    return parse_config(yaml.safe_load(text))
+
+
+def build_router(
+    settings: ModelRouterSettings, config: RoutingConfig, telemetry: GenAiTelemetry
+) -> Router:
+    """The routing core with its provider adapters (one pooled client per provider)."""
+    reliability = settings.reliability
+    providers: dict[str, Provider] = build_providers(
+        {name: secret.get_secret_value() for name, secret in settings.secrets.items()},
+        connect_timeout_s=reliability.connect_timeout_s,
+        read_timeout_s=reliability.read_timeout_s,
+        max_connections=reliability.max_connections,
+        default_max_tokens=settings.default_max_tokens,
+    )
+    router = Router(
+        config=config,
+        providers=providers,
+        prices=load_price_table(),
+        retry=RetrySettings(
+            max_attempts=reliability.max_attempts,
+            initial_backoff_s=reliability.initial_backoff_s,
+            max_backoff_s=reliability.max_backoff_s,
+            jitter_s=reliability.jitter_s,
+            max_retry_after_s=reliability.max_retry_after_s,
+        ),
+        breakers=BreakerBoard(
+            reliability.breaker_failure_threshold, reliability.breaker_cooldown_s
+        ),
+        on_retry=telemetry.retried,
+    )
+    telemetry.watch_breakers(lambda: router.breakers.states(router.clock()))
+    return router
+
+
+def create_app(settings: ModelRouterSettings | None = None) -> FastAPI:
+    """The one process: Kafka consumer (I/O handler) and OpenAI-compatible HTTP API."""
+    settings = settings or ModelRouterSettings()
+    telemetry: Telemetry = setup_telemetry(SERVICE, settings.telemetry)
+    genai = GenAiTelemetry(telemetry.tracer_provider, telemetry.meter_provider)
+    config = routing_config(settings)
+    router = build_router(settings, config, genai)
+    service = RouterService(
+        router,
+        CallSettings(
+            default_max_tokens=settings.default_max_tokens,
+            cache_ttl_s=settings.cache_ttl_s,
+            cache_only_deterministic=settings.cache_only_deterministic,
+        ),
+        genai,
+        source=SERVICE,
+    )
+    bus = Bus(settings.bus, service=SERVICE, telemetry=telemetry, migrations=[VERSIONS])
+    if settings.consume:
+        register_consumers(bus, service)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await bus.start()  # upgrades the bus's and the router's tables first
+        try:
+            yield
+        finally:
+            await bus.stop()
+            for provider in router.providers.values():
+                await provider.aclose()
+            telemetry.shutdown()
+
+    app = create_http_app(
+        title="agentbus model-router",
+        version="1",
+        authenticator=Authenticator.from_settings(settings.http),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.http.readiness_timeout_s,
+        docs=settings.http.docs,
+    )
+    app.include_router(api_router(service, bus.uow))
+    app.state.bus = bus
+    app.state.service = service
+    return app
+
+
+def main() -> None:
+    """Console script `model-router`: serve Kafka and HTTP until SIGTERM."""
+    settings = ModelRouterSettings()
+    configure_logging(SERVICE, settings.log_level)
+    run_service(create_app(settings), settings.http)
