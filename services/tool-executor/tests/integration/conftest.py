@@ -75,7 +75,7 @@ def _app(server: CountingServer) -> Starlette:
 
     async def redirect(request: Request) -> Response:
         await note(request)
-        return RedirectResponse(request.query_params["to"], status_code=302)
+        return RedirectResponse(request.query_params.get("to", "/redirect"), status_code=302)
 
     async def big(request: Request) -> Response:
         await note(request)

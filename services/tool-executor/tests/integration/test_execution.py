@@ -118,7 +118,7 @@ async def test_a_timeout_is_retried_then_reported_and_a_400_is_not_retried(
     await harness.define(harness.http_tool("crm.update", timeout_s=0.3))
     await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
     slow, audit = await harness.run(
-        harness.request("crm.update", {"url": f"{counting_server.url}/slow?s=2"})
+        harness.request("crm.update", {"url": f"{counting_server.url}/slow?s=1"})
     )
     assert slow.status is ToolStatus.FAILED
     assert slow.error.code == "tool.timeout"
