@@ -90,7 +90,9 @@ def create_app(settings: ModelRouterSettings | None = None) -> FastAPI:
     )
     bus = Bus(settings.bus, service=SERVICE, telemetry=telemetry, migrations=[VERSIONS])
     if settings.consume:
-        register_consumers(bus, service)
+        register_consumers(
+            bus, service, request_topic=settings.request_topic, reply_topic=settings.reply_topic
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

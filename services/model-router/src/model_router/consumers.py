@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from agentbus.bus import Bus
+from contracts.events.model import ModelRequested
 
-from .handlers import REPLY_TOPIC, CallModel
+from .handlers import CallModel
 from .service import RouterService
 
-__all__ = ["REQUEST_TOPIC", "register_consumers"]
-
-REQUEST_TOPIC = "model.requests"
+__all__ = ["register_consumers"]
 
 
-def register_consumers(bus: Bus, service: RouterService) -> None:
-    """Consume model requests; a dead-lettered one gets a failed reply on model.responses."""
-    bus.io_consumer(REQUEST_TOPIC, CallModel(service), reply_topic=REPLY_TOPIC)
+def register_consumers(
+    bus: Bus, service: RouterService, *, request_topic: str, reply_topic: str
+) -> None:
+    """Consume model requests; a dead-lettered one gets a failed reply on the reply topic."""
+    bus.io_consumer(
+        request_topic,
+        CallModel(service, reply_topic=reply_topic),
+        event_types=[ModelRequested.EVENT_TYPE],
+        reply_topic=reply_topic,
+    )

@@ -55,9 +55,16 @@ def spec_from_event(envelope: Envelope[Any]) -> CallSpec:
 class CallModel:
     """IoHandler[Prepared, CallResult] for model.requests."""
 
-    def __init__(self, service: RouterService, *, source: str = "model-router") -> None:
+    def __init__(
+        self,
+        service: RouterService,
+        *,
+        source: str = "model-router",
+        reply_topic: str = REPLY_TOPIC,
+    ) -> None:
         self.service = service
         self.source = source
+        self.reply_topic = reply_topic
 
     async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> Prepared:
         """Cache look-up, budget hold, rate claim: one short transaction, safe to repeat."""
@@ -79,7 +86,7 @@ class CallModel:
                 event_id=f"{envelope.id}:response",
                 traceparent=envelope.traceparent,
             ),
-            topic=REPLY_TOPIC,
+            topic=self.reply_topic,
         )
 
 

@@ -58,4 +58,6 @@ class ModelRouterSettings(BaseSettings):
         default=True, description="cache only temperature-0 requests"
     )
     consume: bool = Field(default=True, description="run the Kafka consumer of model.requests")
+    request_topic: str = Field(default="model.requests", description="where requests arrive")
+    reply_topic: str = Field(default="model.responses", description="where replies go")
     log_level: str = "INFO"
