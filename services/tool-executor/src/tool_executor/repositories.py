@@ -210,16 +210,27 @@ class ApprovalRepository(TenantRepository[ApprovalRow]):
     ) -> None:
         """Note what an approval request covers (the arguments' hash among its details)."""
         row = await self._row(request_id)
-        row.run_id, row.step_id, row.tool, row.arguments_sha256 = run_id, step_id, tool, digest
+        row.run_id, row.step_id, row.tool = run_id, step_id, tool
+        # The decision's hash, when it came first, is the one the approvers signed off.
+        row.arguments_sha256 = row.arguments_sha256 or digest
         row.updated_at = utcnow()
         self.add(row)
 
     async def decided(
-        self, request_id: str, *, approval_id: str, outcome: str, run_id: str, step_id: str
+        self,
+        request_id: str,
+        *,
+        approval_id: str,
+        outcome: str,
+        run_id: str,
+        step_id: str,
+        digest: str | None = None,
     ) -> None:
-        """Note the final outcome of an approval request."""
+        """Note the final outcome (and the payload hash it applies to, when given)."""
         row = await self._row(request_id)
         row.approval_id, row.outcome = approval_id, outcome
+        if digest is not None:
+            row.arguments_sha256 = digest
         row.run_id, row.step_id = row.run_id or run_id, row.step_id or step_id
         row.updated_at = utcnow()
         self.add(row)

@@ -26,7 +26,10 @@ async def approve(
         ApprovalRequested(
             step=step,
             subject="Send a payment",
-            details={"tool": "payments.send", "arguments_sha256": arguments_sha256(arguments)},
+            details={"tool": "payments.send"},
+            # The approval service's convention: approvers see the payload, the decision
+            # names its hash; for a tool call the payload is the call's arguments.
+            payload=arguments,
             deadline=datetime.now(UTC) + timedelta(hours=1),
             requested_by=Actor(kind=ActorKind.USER, id="u1"),
         ),
@@ -42,6 +45,7 @@ async def approve(
             outcome=ApprovalOutcome(outcome),
             decided_by=[Actor(kind=ActorKind.USER, id="boss")],
             decided_at=datetime.now(UTC),
+            payload_sha256=arguments_sha256(arguments),
         ),
         source="approval",
         tenant_id="acme",
