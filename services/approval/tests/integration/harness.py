@@ -233,13 +233,17 @@ async def wait_events(
 
 @asynccontextmanager
 async def running(
-    bootstrap: str, database_url: str, topics: ApprovalTopics | None = None, **kwargs: Any
+    bootstrap: str,
+    database_url: str,
+    topics: ApprovalTopics | None = None,
+    *,
+    partitions: int = 1,
+    **kwargs: Any,
 ) -> AsyncIterator[Harness]:
     """Start the service (bus, loops, HTTP) and yield a harness; stop it afterwards."""
     topics = topics or make_topics()
-    await create_topics(
-        bootstrap, [topics.requests, topics.decisions, topics.audit, topics.requests + ".dlq"]
-    )
+    names = [topics.requests, topics.decisions, topics.audit, topics.requests + ".dlq"]
+    await create_topics(bootstrap, names, partitions=partitions)
     service = create_app(make_settings(bootstrap, database_url, topics, **kwargs))
     async with serving(service.http) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         await service.bus.wait_until_assigned()
