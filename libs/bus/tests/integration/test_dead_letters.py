@@ -27,7 +27,7 @@ DLQ_HEADERS = {
 
 async def test_non_json_and_contract_violations_are_dead_lettered(case, started, make_task):
     bus = Bus(case.settings(), service="test")
-    bus.consumer(case.topic)(record_effect)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     good = make_task()
     key, value, headers = raw_record(good)
     not_json = (key, b"{not json", headers)
@@ -63,7 +63,7 @@ async def test_non_json_and_contract_violations_are_dead_lettered(case, started,
 
 async def test_missing_cloudevents_headers_are_dead_lettered(case, started, make_task):
     bus = Bus(case.settings(), service="test")
-    bus.consumer(case.topic)(record_effect)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     key, value, headers = raw_record(make_task())
     stripped = [(k, v) for k, v in headers if k != "ce_tenantid"]
     await produce(case.bootstrap, case.topic, [(key, value, stripped)])

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 async def test_same_event_twice_changes_state_once(db_case, started, make_task):
     bus = Bus(db_case.settings(), service="test")
-    bus.consumer(db_case.topic)(record_effect)
+    bus.consumer(db_case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     twice, marker = make_task(), make_task()
     record = raw_record(twice)
     await produce(db_case.bootstrap, db_case.topic, [record, record, raw_record(marker)])
@@ -33,11 +33,11 @@ async def test_a_second_consumer_group_applies_its_own_copy(db_case, started, ma
     envelope = make_task()
     await produce(db_case.bootstrap, db_case.topic, [raw_record(envelope)])
     first = Bus(db_case.settings(), service="test")
-    first.consumer(db_case.topic)(record_effect)
+    first.consumer(db_case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     second = Bus(
         db_case.settings(consumer_group=db_case.group + "-b", client_id="b"), service="test"
     )
-    second.consumer(db_case.topic)(record_effect)
+    second.consumer(db_case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     await started(first)
     await started(second)
 

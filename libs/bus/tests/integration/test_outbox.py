@@ -43,7 +43,7 @@ async def test_events_are_published_only_when_the_state_commits(db_case, started
             raise PermanentError("policy says no, after the event was queued")
 
     bus = Bus(db_case.settings(), service="test")
-    bus.consumer(db_case.topic)(handler)
+    bus.consumer(db_case.topic, event_types={"agentbus.task.submitted.v1"})(handler)
     rolled_back = make_task()
     rolled_back = rolled_back.model_copy(
         update={"data": rolled_back.data.model_copy(update={"input": {"fail": True}})}
@@ -93,10 +93,10 @@ async def test_relay_publishes_rows_left_behind_by_a_crash(db_case, started, mak
 
 async def test_publishing_for_another_tenant_is_refused(sqlite_url, make_task):
     from agentbus.bus import BusSettings
-    from agentbus.storage import create_tables
+    from agentbus.storage.migrations import upgrade
 
     bus = Bus(BusSettings(database_url=sqlite_url), service="test")
-    await create_tables(bus.engine)
+    await upgrade(bus.engine)
     other = make_task(tenant="tenant-b")
     async with bus.uow("tenant-a") as uow:
         with pytest.raises(PermissionError, match="tenant-b"):

@@ -46,7 +46,7 @@ class Switchable:
 async def test_redriven_dead_letter_is_processed_once(case, started, make_task):
     handler = Switchable()
     bus = Bus(case.settings(), service="test")
-    bus.consumer(case.topic)(handler)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(handler)
     envelope = make_task()
     await produce(case.bootstrap, case.topic, [raw_record(envelope)])
     await started(bus)
@@ -89,7 +89,7 @@ async def test_redriven_dead_letter_is_processed_once(case, started, make_task):
 
 async def test_show_and_purge(case, started, make_task):
     bus = Bus(case.settings(), service="test")
-    bus.consumer(case.topic)(record_effect)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     key, _, headers = raw_record(make_task())
     await produce(case.bootstrap, case.topic, [(key, b"\x00binary", headers)])
     await started(bus)

@@ -22,7 +22,7 @@ async def test_a_replica_leaving_hands_its_partitions_over(db_case, started):
     settings = db_case.settings(commit_every=50)
     first, second = Bus(settings, service="a"), Bus(settings, service="b")
     for bus in (first, second):
-        bus.consumer(topic)(record_effect)
+        bus.consumer(topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     await started(first)
     await started(second)
     await first.wait_until_assigned()

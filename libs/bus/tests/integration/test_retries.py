@@ -39,7 +39,7 @@ async def test_transient_failures_are_retried_with_backoff(case, started, make_t
     policy = RetryPolicy(max_attempts=5, initial_backoff_s=0.2, max_backoff_s=2, jitter_s=0)
     bus = Bus(case.settings(retry=policy), service="test")
     handler = Flaky(failures=2)
-    bus.consumer(case.topic)(handler)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(handler)
     envelope = make_task()
     await produce(case.bootstrap, case.topic, [raw_record(envelope)])
     await started(bus)
@@ -60,7 +60,7 @@ async def test_exhausted_retries_dead_letter_and_the_consumer_goes_on(case, star
     bus = Bus(case.settings(), service="test")  # max_attempts=3
     doomed, next_one = make_task(), make_task()
     handler = Flaky(failures=3, only=doomed.id)
-    bus.consumer(case.topic)(handler)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(handler)
     await produce(case.bootstrap, case.topic, [raw_record(doomed), raw_record(next_one)])
     await started(bus)
     [letter] = await consume(case.bootstrap, case.dlq, count=1)
@@ -80,7 +80,7 @@ async def test_exhausted_retries_dead_letter_and_the_consumer_goes_on(case, star
 async def test_permanent_errors_are_not_retried(case, started, make_task):
     bus = Bus(case.settings(), service="test")
     handler = Flaky(failures=10, error=PermanentError)
-    bus.consumer(case.topic)(handler)
+    bus.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(handler)
     envelope = make_task()
     await produce(case.bootstrap, case.topic, [raw_record(envelope)])
     await started(bus)

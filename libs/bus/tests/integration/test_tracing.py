@@ -41,13 +41,13 @@ async def test_a_task_and_what_it_causes_share_one_trace(case, started, make_tas
         received.append(envelope)
 
     first = Bus(case.settings(), service="first", telemetry=telemetry)
-    first.consumer(case.topic)(forward)
+    first.consumer(case.topic, event_types={"agentbus.task.submitted.v1"})(forward)
     second = Bus(
         case.settings(consumer_group=case.group + "-2", client_id="second"),
         service="second",
         telemetry=telemetry,
     )
-    second.consumer(downstream)(collect)
+    second.consumer(downstream, event_types={"agentbus.task.submitted.v1"})(collect)
     task = make_task().model_copy(update={"traceparent": UPSTREAM})
     await produce(case.bootstrap, case.topic, [raw_record(task)])
     await started(first)

@@ -10,20 +10,23 @@ from sqlmodel import select
 
 from agentbus.bus import InboundRecord, OutboundRecord, Outcome, Processor, RetryPolicy
 from agentbus.bus.errors import PermanentError, TransientError
+from agentbus.bus.failures import DeadLetterer
+from agentbus.bus.processor import Route
 from agentbus.bus.relay import OutboxRelay
 from agentbus.storage import (
     OutboxEntry,
     UnitOfWork,
     UnitOfWorkFactory,
     create_engine,
-    create_tables,
 )
+from agentbus.storage.migrations import upgrade
 from agentbus.testing import raw_record
-from agentbus.testing.effects import effects_by_event, record_effect
+from agentbus.testing.effects import EFFECT_MIGRATIONS, effects_by_event, record_effect
 from contracts.envelope import Envelope, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.samples import sample
 
+TYPE = TaskSubmitted.EVENT_TYPE
 RETRY = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.01, jitter_s=0)
 
 
@@ -34,16 +37,18 @@ class FakeSink:
         self.sent: list[OutboundRecord] = []
         self.failing = False
 
-    async def send(self, records: Sequence[OutboundRecord]) -> None:
+    async def send(self, records: Sequence[OutboundRecord]) -> list[tuple[int, int]]:
         if self.failing:
             raise ConnectionError("broker unreachable")
+        start = len(self.sent)
         self.sent.extend(records)
+        return [(0, start + i) for i in range(len(records))]
 
 
 @pytest.fixture
 async def uow(sqlite_url: str) -> Any:
     engine = create_engine(sqlite_url)
-    await create_tables(engine)
+    await upgrade(engine, [EFFECT_MIGRATIONS])
     yield UnitOfWorkFactory(engine)
     await engine.dispose()
 
@@ -53,11 +58,12 @@ def processor(
 ) -> Processor:
     relay = OutboxRelay(uow, sink, interval_s=1, grace_s=0, batch_size=100)
     return Processor(
+        topic="in",
         consumer_group="g",
-        handler=handler,
+        routes={TYPE: Route(TYPE, short=handler)},
         uow_factory=uow,
-        sink=sink,
         relay=relay,
+        dead_letters=DeadLetterer(sink, consumer_group="g", service="unit", reply_topic=None),
         retry=RETRY,
         handler_timeout_s=timeout_s,
     )

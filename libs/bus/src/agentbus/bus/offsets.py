@@ -1,99 +1,89 @@
-"""Commits offsets of settled records only, in batches, and before partitions move away."""
+"""Per-partition offsets: what is in flight, and the highest offset that is safe to commit."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Iterable
-from typing import Any
+import heapq
+from dataclasses import dataclass, field
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import TopicPartition
 
-from .background import BackgroundLoop
-
-__all__ = ["OffsetTracker"]
-
-log = logging.getLogger("agentbus.bus.offsets")
+__all__ = ["PartitionOffsets", "SettledOffsets"]
 
 
-class OffsetTracker(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Remembers, per partition, the position after the last settled record, and commits it.
+@dataclass
+class PartitionOffsets:
+    """Offsets of one partition handed to handlers and not yet settled.
 
-    Only records the processor has settled (handled, duplicate or dead-lettered) are
-    recorded, and a partition's records are settled in order, so a commit never passes a
-    record that is still in flight. Committing every N records or T seconds instead of
-    after each one is safe because the inbox skips what a crash makes Kafka redeliver.
+    Records finish out of order (different keys run concurrently), so the position that
+    may be committed is the lowest offset still in flight; with nothing in flight it is
+    one past the highest offset seen. A commit therefore never passes an unsettled record.
     """
 
-    def __init__(self, *, commit_every: int, commit_interval_s: float) -> None:
-        self.commit_every = commit_every
-        self.commit_interval_s = commit_interval_s
-        self._settled: dict[TopicPartition, int] = {}
-        self._position: dict[TopicPartition, int] = {}
-        self._consumer: Any = None
-        self._since_commit = 0
-        self._lock = asyncio.Lock()
-        self._loop = BackgroundLoop("agentbus-offset-commits", self.flush, commit_interval_s)
+    _heap: list[int] = field(default_factory=list)
+    _settled: set[int] = field(default_factory=set)
+    _next: int | None = None
 
-    async def settled(self, consumer: Any, topic: str, partition: int, offset: int) -> None:
-        """Record that `offset` is settled; commit when the batch is full."""
-        self._consumer = consumer
-        tp = TopicPartition(topic, partition)
-        self._settled[tp] = offset + 1
-        self._position[tp] = offset + 1
-        self._since_commit += 1
-        if self._since_commit >= self.commit_every:
-            await self.flush()
+    def started(self, offset: int) -> None:
+        """`offset` was handed to a handler."""
+        heapq.heappush(self._heap, offset)
+        if self._next is None or offset + 1 > self._next:
+            self._next = offset + 1
 
-    async def flush(self, partitions: Iterable[TopicPartition] | None = None) -> None:
-        """Commit settled positions of assigned partitions (all, or only `partitions`)."""
-        async with self._lock:
-            consumer = self._consumer
-            # FastStream's in-memory TestKafkaBroker has no group and nothing to commit.
-            if consumer is None or not self._settled or not hasattr(consumer, "assignment"):
-                return
-            wanted = set(partitions) if partitions is not None else set(self._settled)
-            assigned = consumer.assignment()
-            offsets = {tp: o for tp, o in self._settled.items() if tp in wanted and tp in assigned}
-            for tp in wanted:
-                self._settled.pop(tp, None)
-            self._since_commit = 0
-            if not offsets:
-                return
-            try:
-                await consumer.commit(offsets)
-            except KafkaError as exc:
-                # A rebalance raced us: the new owner re-reads these and the inbox skips them.
-                log.warning("offset commit failed; records will be redelivered: %s", exc)
+    def settled(self, offset: int) -> None:
+        """`offset` reached a final outcome."""
+        self._settled.add(offset)
+        heap = self._heap
+        while heap and heap[0] in self._settled:
+            self._settled.discard(heapq.heappop(heap))
 
-    def lag(self) -> dict[TopicPartition, int]:
-        """Records behind the high watermark, per assigned partition (for the lag gauge)."""
-        consumer = self._consumer
-        if consumer is None or not hasattr(consumer, "assignment"):
-            return {}
+    @property
+    def in_flight(self) -> int:
+        """How many offsets are handed out and not settled."""
+        return len(self._heap) - len(self._settled)
+
+    @property
+    def next_position(self) -> int | None:
+        """One past the highest offset handed out (where fetching continues)."""
+        return self._next
+
+    def committable(self) -> int | None:
+        """The position to commit: lowest unsettled offset, else one past the last seen."""
+        if self._heap:
+            return self._heap[0]
+        return self._next
+
+
+class SettledOffsets:
+    """Every assigned partition's offsets, and which positions were already committed."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[TopicPartition, PartitionOffsets] = {}
+        self.committed: dict[TopicPartition, int] = {}
+
+    def of(self, tp: TopicPartition) -> PartitionOffsets:
+        """The tracker of `tp`, created on first use."""
+        offsets = self.partitions.get(tp)
+        if offsets is None:
+            offsets = self.partitions[tp] = PartitionOffsets()
+        return offsets
+
+    def to_commit(self, only: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Positions that moved since their last commit."""
         out: dict[TopicPartition, int] = {}
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+        for tp, offsets in self.partitions.items():
+            if only is not None and tp not in only:
                 continue
-            position = self._position.get(tp)
-            if position is not None:
-                out[tp] = max(0, highwater - position)
+            position = offsets.committable()
+            if position is not None and self.committed.get(tp) != position:
+                out[tp] = position
         return out
 
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Hand over cleanly: commit what is settled before the partitions move."""
-        await self.flush(revoked)
+    def mark_committed(self, positions: dict[TopicPartition, int]) -> None:
+        """Remember positions the broker accepted."""
+        self.committed.update(positions)
 
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Nothing to do: positions come from committed offsets."""
-
-    def start(self) -> None:
-        """Flush every `commit_interval_s`, so an idle consumer's lag reaches zero."""
-        self._loop.start()
-
-    async def stop(self) -> None:
-        """Stop the timer and commit what is settled."""
-        await self._loop.stop()
-        await self.flush()
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Drop partitions that moved to another consumer."""
+        for tp in partitions:
+            self.partitions.pop(tp, None)
+            self.committed.pop(tp, None)

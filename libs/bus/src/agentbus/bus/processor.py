@@ -1,29 +1,34 @@
-"""The heart of the bus: one record in, then exactly one of handled, duplicate or dead-lettered."""
+"""The heart of the bus: records in, then each one handled, duplicate, skipped or dead-lettered."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter
+from opentelemetry.trace import SpanKind, Tracer
 
 from agentbus.storage import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
-from agentbus.telemetry import bind_log_context
+from agentbus.telemetry import bind_log_context, context_from_traceparent
 from contracts.envelope import Envelope, decode, headers_to_dict
 from contracts.errors import ContractError
 
-from .dlq import dead_letter_headers, dlq_topic
+from .dlq import is_for_group
 from .errors import UnexpectedEventTypeError
-from .records import InboundRecord, OutboundRecord, RecordSink
+from .failures import DeadLetterer
+from .io import IoContext, IoHandler, idempotency_key
+from .records import InboundRecord
 from .relay import OutboxRelay
 from .retry import AttemptsExhaustedError, run_with_retries
 from .settings import RetryPolicy
 
-__all__ = ["Handler", "Outcome", "Processor"]
+__all__ = ["Handler", "Outcome", "Processor", "Route"]
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 log = logging.getLogger("agentbus.bus")
@@ -34,38 +39,70 @@ class Outcome(StrEnum):
 
     HANDLED = "handled"
     DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
     DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The handler of one event type on one topic: short (one transaction) or I/O."""
+
+    event_type: str
+    short: Handler | None = None
+    io: IoHandler[Any, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A decoded record of a batch and where it stands in the batch's input."""
+
+    index: int
+    record: InboundRecord
+    envelope: Envelope[Any]
+    route: Route
+
+
+class _HandlerFailedError(Exception):
+    """A handler raised inside a shared transaction, at `position` of the batch."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.position = position
+        self.error = error
 
 
 class Processor:
     """Parses, deduplicates, handles with retries, and dead-letters what cannot be handled.
 
-    `process` returns only when the record's fate is durable: its effects committed with
-    its inbox entry, or its dead letter acknowledged by the broker. It raises only when
-    that could not be made durable, and then the offset must not be committed.
+    `process` and `process_batch` return only when every record's fate is durable: its
+    effects committed with its inbox entry, or its dead letter (and failed reply)
+    acknowledged by the broker. They raise only when that could not be made durable, and
+    then the record must be tried again and its offset must not be committed.
     """
 
     def __init__(
         self,
         *,
+        topic: str,
         consumer_group: str,
-        handler: Handler,
+        routes: Mapping[str, Route],
         uow_factory: UnitOfWorkFactory,
-        sink: RecordSink,
         relay: OutboxRelay,
+        dead_letters: DeadLetterer,
         retry: RetryPolicy,
-        event_types: frozenset[str] | None = None,
         handler_timeout_s: float = 60.0,
         meter: Meter | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self.topic = topic
         self.consumer_group = consumer_group
-        self.handler = handler
+        self.routes = routes
         self.uow_factory = uow_factory
-        self.sink = sink
         self.relay = relay
+        self.dead_letters = dead_letters
         self.retry = retry
-        self.event_types = event_types
         self.handler_timeout_s = handler_timeout_s
+        self.tracer = tracer or trace.get_tracer("agentbus.bus")
         meter = meter or metrics.get_meter("agentbus.bus")
         self._records = meter.create_counter(
             "agentbus.bus.records", unit="{record}", description="records by final outcome"
@@ -74,64 +111,231 @@ class Processor:
             "agentbus.bus.retries", unit="{retry}", description="handler retries"
         )
 
-    async def process(self, record: InboundRecord) -> Outcome:
-        """Bring one record to a final outcome."""
-        # Ids straight from the headers, so even an undecodable record logs its tenant.
-        attrs = headers_to_dict(record.headers)
-        with bind_log_context(
-            tenant_id=attrs.get("ce_tenantid"),
-            run_id=attrs.get("ce_runid"),
-            event_id=attrs.get("ce_id"),
-        ):
-            try:
-                envelope = self._decode(record)
-            except ContractError as exc:
-                return await self._dead_letter(record, exc, attempts=1)
-            try:
-                outcome, outbox_ids = await run_with_retries(
-                    lambda: self._apply(envelope, record),
-                    self.retry,
-                    on_retry=self._note_retry,
-                )
-            except AttemptsExhaustedError as exc:
-                return await self._dead_letter(record, exc.last, attempts=exc.attempts)
-            if outbox_ids:
-                await self.relay.publish_committed(outbox_ids)
-            self._records.add(1, {"topic": record.topic, "outcome": outcome.value})
-            return outcome
+    @property
+    def batchable(self) -> bool:
+        """True when every route is a short handler, so records can share a transaction."""
+        return all(route.io is None for route in self.routes.values())
 
-    def _decode(self, record: InboundRecord) -> Envelope[Any]:
+    async def process(self, record: InboundRecord) -> Outcome:
+        """Bring one record to a final outcome, each in its own transaction(s)."""
+        with self._observe(record):
+            outcome = await self._process_one(record)
+        self._count(outcome)
+        return outcome
+
+    async def process_batch(self, records: Sequence[InboundRecord]) -> list[Outcome]:
+        """Settle records of short handlers in one transaction per tenant, in offset order.
+
+        When a handler fails, the records before it are settled in a transaction of
+        their own, the failing one goes on alone (retries from attempt 2, then the dead
+        letter), and the batch resumes after it. Any other failure of the shared
+        transaction (a duplicate that raced in from a replica) falls back to one record
+        at a time.
+        """
+        outcomes: dict[int, Outcome] = {}
+        groups: dict[str, list[_Item]] = {}
+        for index, record in enumerate(records):
+            if not is_for_group(record.headers, self.consumer_group):
+                outcomes[index] = Outcome.SKIPPED
+                continue
+            try:
+                envelope, route = self._decode(record)
+            except ContractError:
+                outcomes[index] = await self.process(record)  # dead-letters with its cause
+                continue
+            groups.setdefault(envelope.tenantid, []).append(_Item(index, record, envelope, route))
+        for tenant, items in groups.items():
+            outcomes.update(await self._settle_group(tenant, items))
+        return [outcomes[i] for i in range(len(records))]
+
+    async def _settle_group(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        while items:
+            try:
+                settled = await self._apply_batch(tenant, items)
+            except _HandlerFailedError as failed:
+                if failed.position:
+                    outcomes.update(await self._settle_group(tenant, items[: failed.position]))
+                item = items[failed.position]
+                with self._observe(item.record):
+                    outcome = await self._process_one(item.record, first_error=failed.error)
+                outcomes[item.index] = outcome
+                self._count(outcome)
+                items = items[failed.position + 1 :]
+                continue
+            except Exception as exc:
+                log.info(
+                    "batch transaction failed; processing its records one at a time",
+                    extra={"fields": {"records": len(items), "error": type(exc).__name__}},
+                )
+                for item in items:
+                    outcomes[item.index] = await self.process(item.record)
+                return outcomes
+            for index, outcome in settled.items():
+                outcomes[index] = outcome
+                self._count(outcome)
+            return outcomes
+        return outcomes
+
+    async def _process_one(
+        self, record: InboundRecord, *, first_error: BaseException | None = None
+    ) -> Outcome:
+        if not is_for_group(record.headers, self.consumer_group):
+            return Outcome.SKIPPED
+        try:
+            envelope, route = self._decode(record)
+        except ContractError as exc:
+            await self.dead_letters.dead_letter(record, exc, attempts=1)
+            return Outcome.DEAD_LETTERED
+        try:
+            outcome, outbox_ids = await run_with_retries(
+                lambda attempt: self._apply(envelope, route, record, attempt),
+                self.retry,
+                on_retry=self._note_retry,
+                first_error=first_error,
+            )
+        except AttemptsExhaustedError as exc:
+            await self.dead_letters.dead_letter(record, exc.last, attempts=exc.attempts)
+            return Outcome.DEAD_LETTERED
+        if outbox_ids:
+            await self.relay.publish_committed(outbox_ids)
+        return outcome
+
+    def _decode(self, record: InboundRecord) -> tuple[Envelope[Any], Route]:
         envelope = decode(record.headers, record.value)
-        if self.event_types is not None and envelope.type not in self.event_types:
+        route = self.routes.get(envelope.type)
+        if route is None:
             raise UnexpectedEventTypeError(
                 f"{envelope.type!r} is not accepted on {record.topic!r}; "
-                f"expected one of {sorted(self.event_types)}"
+                f"expected one of {sorted(self.routes)}"
             )
-        return envelope
+        return envelope, route
 
     async def _apply(
-        self, envelope: Envelope[Any], record: InboundRecord
+        self, envelope: Envelope[Any], route: Route, record: InboundRecord, attempt: int
     ) -> tuple[Outcome, list[int]]:
-        # A hung handler must not hold its partition forever: the timeout cancels it, the
+        if route.io is not None:
+            return await self._apply_io(envelope, route.io, record, attempt)
+        assert route.short is not None
+        # A hung handler must not hold its record forever: the timeout cancels it, the
         # transaction rolls back, and TimeoutError counts as transient (retried, then DLQ).
         async with (
             asyncio.timeout(self.handler_timeout_s),
             self.uow_factory(envelope.tenantid) as uow,
         ):
             try:
-                await uow.claim(
-                    self.consumer_group,
-                    envelope.id,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
+                await self._claim(uow, envelope, record)
             except DuplicateEventError:
-                log.info("duplicate event skipped", extra={"fields": {"offset": record.offset}})
                 return Outcome.DUPLICATE, []
-            await self.handler(envelope, uow)
+            await route.short(envelope, uow)
             await uow.commit()
             return Outcome.HANDLED, uow.published_ids
+
+    async def _apply_io(
+        self, envelope: Envelope[Any], handler: IoHandler[Any, Any], record: InboundRecord, n: int
+    ) -> tuple[Outcome, list[int]]:
+        tenant = envelope.tenantid
+        async with asyncio.timeout(self.handler_timeout_s):
+            async with self.uow_factory(tenant) as uow:
+                if await uow.is_handled(self.consumer_group, envelope.id):
+                    _log_duplicate(record)
+                    return Outcome.DUPLICATE, []
+                prepared = await handler.prepare(envelope, uow)
+                await uow.commit()
+            if uow.published_ids:
+                await self.relay.publish_committed(uow.published_ids)
+            # No transaction is open here: the call may take seconds.
+            key = idempotency_key(self.consumer_group, envelope.id)
+            context = IoContext(envelope, key, n, self.consumer_group)
+            result = await handler.perform(prepared, context)
+            async with self.uow_factory(tenant) as uow:
+                try:
+                    await self._claim(uow, envelope, record)
+                except DuplicateEventError:
+                    return Outcome.DUPLICATE, []
+                await handler.record(envelope, result, uow)
+                await uow.commit()
+                return Outcome.HANDLED, uow.published_ids
+
+    async def _apply_batch(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        async with (
+            asyncio.timeout(self.handler_timeout_s),
+            self.uow_factory(tenant) as uow,
+        ):
+            done = await uow.handled_among(self.consumer_group, [i.envelope.id for i in items])
+            for position, item in enumerate(items):
+                if item.envelope.id in done:
+                    _log_duplicate(item.record)
+                    outcomes[item.index] = Outcome.DUPLICATE
+                    continue
+                done.add(item.envelope.id)
+                record = item.record
+                with self._observe(record):
+                    uow.claim_unchecked(
+                        self.consumer_group,
+                        item.envelope.id,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
+                    assert item.route.short is not None
+                    try:
+                        await item.route.short(item.envelope, uow)
+                    except Exception as exc:
+                        raise _HandlerFailedError(position, exc) from exc
+                outcomes[item.index] = Outcome.HANDLED
+            # A duplicate that a replica committed meanwhile fails here on the inbox key.
+            await uow.commit()
+        if uow.published_ids:
+            await self.relay.publish_committed(uow.published_ids)
+        return outcomes
+
+    async def _claim(self, uow: UnitOfWork, envelope: Envelope[Any], record: InboundRecord) -> None:
+        try:
+            await uow.claim(
+                self.consumer_group,
+                envelope.id,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        except DuplicateEventError:
+            _log_duplicate(record)
+            raise
+
+    def _observe(self, record: InboundRecord) -> ExitStack:
+        """Log context and a consumer span continuing the producer's trace."""
+        attrs = headers_to_dict(record.headers)
+        stack = ExitStack()
+        stack.enter_context(
+            bind_log_context(
+                tenant_id=attrs.get("ce_tenantid"),
+                run_id=attrs.get("ce_runid"),
+                event_id=attrs.get("ce_id"),
+            )
+        )
+        stack.enter_context(
+            self.tracer.start_as_current_span(
+                f"{record.topic} process",
+                context=context_from_traceparent(attrs.get("ce_traceparent")),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.consumer.group.name": self.consumer_group,
+                    "messaging.message.id": attrs.get("ce_id", ""),
+                    "agentbus.tenant_id": attrs.get("ce_tenantid", ""),
+                },
+            )
+        )
+        return stack
+
+    def _count(self, outcome: Outcome) -> None:
+        self._records.add(1, {"topic": self.topic, "outcome": outcome.value})
 
     def _note_retry(self, attempt: int, error: BaseException) -> None:
         self._retries.add(1, {"error": type(error).__name__})
@@ -140,26 +344,9 @@ class Processor:
             extra={"fields": {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}},
         )
 
-    async def _dead_letter(
-        self, record: InboundRecord, error: BaseException, *, attempts: int
-    ) -> Outcome:
-        headers = dead_letter_headers(
-            record, error, consumer_group=self.consumer_group, attempts=attempts
-        )
-        target = dlq_topic(record.topic)
-        await self.sink.send([OutboundRecord(target, record.key, record.value, headers)])
-        self._records.add(1, {"topic": record.topic, "outcome": Outcome.DEAD_LETTERED.value})
-        log.error(
-            "record dead-lettered",
-            extra={
-                "fields": {
-                    "topic": record.topic,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "dlq": target,
-                    "attempts": attempts,
-                    "error": f"{type(error).__name__}: {error}",
-                }
-            },
-        )
-        return Outcome.DEAD_LETTERED
+
+def _log_duplicate(record: InboundRecord) -> None:
+    log.info(
+        "duplicate event skipped",
+        extra={"fields": {"partition": record.partition, "offset": record.offset}},
+    )

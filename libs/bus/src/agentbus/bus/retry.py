@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -10,7 +12,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from .errors import is_transient
@@ -31,36 +32,56 @@ class AttemptsExhaustedError(Exception):
 
 
 async def run_with_retries(
-    fn: Callable[[], Awaitable[T]],
+    fn: Callable[[int], Awaitable[T]],
     policy: RetryPolicy,
     *,
     on_retry: Callable[[int, BaseException], None] | None = None,
+    first_error: BaseException | None = None,
 ) -> T:
-    """Run `fn`, retrying transient errors only; raise AttemptsExhaustedError when done trying."""
+    """Run `fn(attempt)`, retrying transient errors only; AttemptsExhaustedError when done.
+
+    `first_error` is the failure of an attempt 1 made elsewhere (in a batch): the count,
+    the backoff and the transient-only rule go on from there.
+    """
+    done = 0
+    if first_error is not None:
+        done = 1
+        if not is_transient(first_error) or policy.max_attempts <= 1:
+            raise AttemptsExhaustedError(1, first_error) from first_error
+        if on_retry is not None:
+            on_retry(1, first_error)
+        await asyncio.sleep(_backoff(policy)(1))
+    base_wait = _backoff(policy)
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             error = state.outcome.exception()
             if error is not None:
-                on_retry(state.attempt_number, error)
+                on_retry(state.attempt_number + done, error)
 
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_attempts),
-        wait=wait_exponential_jitter(
-            multiplier=policy.initial_backoff_s,
-            max=policy.max_backoff_s,
-            jitter=policy.jitter_s,
-        ),
+        stop=stop_after_attempt(policy.max_attempts - done),
+        wait=lambda state: base_wait(state.attempt_number + done),
         retry=retry_if_exception(is_transient),
         before_sleep=before_sleep,
         reraise=True,
     )
-    attempts = 0
+    attempts = done
     try:
         async for attempt in retrying:
             with attempt:
-                attempts = attempt.retry_state.attempt_number
-                return await fn()
+                attempts = attempt.retry_state.attempt_number + done
+                return await fn(attempts)
     except Exception as exc:
         raise AttemptsExhaustedError(attempts, exc) from exc
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+
+def _backoff(policy: RetryPolicy) -> Callable[[int], float]:
+    """Seconds to wait after failed attempt n: exponential, capped, plus jitter."""
+
+    def wait(attempt: int) -> float:
+        exponential = policy.initial_backoff_s * 2 ** (attempt - 1)
+        return min(policy.max_backoff_s, exponential) + random.uniform(0, policy.jitter_s)
+
+    return wait

@@ -1,31 +1,36 @@
-"""Bus: the FastStream broker, app and subscribers of one service, built from settings."""
+"""Bus: one service's consumers, outbox relay, timers and database, built from settings."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from faststream import FastStream
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.middlewares import AckPolicy
-from opentelemetry import metrics
+from faststream.kafka.security import parse_security
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from agentbus.storage import UnitOfWorkFactory, create_engine, create_tables, prune
+from agentbus.storage import UnitOfWorkFactory, create_engine, prune
+from agentbus.storage.migrations import upgrade
 from agentbus.telemetry import Telemetry
 from contracts.envelope import Envelope, encode
 from contracts.topics import topic_for_event
 
 from .background import BackgroundLoop
-from .offsets import OffsetTracker
-from .processor import Handler, Processor
-from .records import InboundRecord, OutboundRecord
+from .consumer import ConsumerLoop
+from .failures import DeadLetterer
+from .io import IoHandler
+from .processor import Handler, Processor, Route
+from .records import OutboundRecord
 from .relay import OutboxRelay
+from .routes import Routes
 from .security import kafka_security
 from .settings import BusSettings
 from .sink import BrokerSink
@@ -39,10 +44,17 @@ class Bus:
     """One service's connection to Kafka and its database; nothing connects until started."""
 
     def __init__(
-        self, settings: BusSettings, *, service: str, telemetry: Telemetry | None = None
+        self,
+        settings: BusSettings,
+        *,
+        service: str,
+        telemetry: Telemetry | None = None,
+        migrations: Sequence[Path] = (),
     ) -> None:
         self.settings = settings
         self.service = service
+        # The service's Alembic version directories, upgraded with the bus's at start.
+        self.migrations = tuple(migrations)
         middlewares = []
         if telemetry is not None:
             middlewares.append(
@@ -51,10 +63,11 @@ class Bus:
                     meter_provider=telemetry.meter_provider,
                 )
             )
+        # The FastStream broker publishes (acks=all, idempotent) and hosts the app; the
+        # consume loops are the bus's own (see ConsumerLoop for why).
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
             client_id=settings.client_id,
-            # Durable publishing: every in-sync replica has the record, no duplicates on retry.
             acks="all",
             enable_idempotence=True,
             security=kafka_security(settings.security),
@@ -74,8 +87,9 @@ class Bus:
             batch_size=settings.outbox_batch_size,
         )
         self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
-        self.processors: dict[str, Processor] = {}
-        self.offset_trackers: list[OffsetTracker] = []
+        self.routes = Routes()
+        self.loops: list[ConsumerLoop] = []
+        self.tracer = (telemetry.tracer_provider if telemetry else trace).get_tracer("agentbus.bus")
         provider = telemetry.meter_provider if telemetry else metrics.get_meter_provider()
         # One scope per bus: two buses in one process must not share (and drop) a gauge.
         self.meter = provider.get_meter(f"agentbus.bus.{service}")
@@ -83,63 +97,40 @@ class Bus:
             "agentbus.bus.consumer_lag",
             callbacks=[self._observe_lag],
             unit="{record}",
-            description="records between the last settled offset and the high watermark",
+            description="records between the lowest unsettled offset and the high watermark",
         )
 
     def consumer(
-        self, topic: str, *, event_types: frozenset[str] | None = None
+        self,
+        topic: str,
+        *,
+        event_types: Iterable[str] | None = None,
+        reply_topic: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register `handler(envelope, uow)` for `topic` in this service's consumer group."""
+        """Register a short `handler(envelope, uow)`: one transaction, no network I/O.
+
+        `event_types` default to the catalogue's for `topic`; a topic outside the
+        catalogue must name them. `reply_topic` (default: the catalogue's) receives a
+        failed reply when a request is dead-lettered.
+        """
 
         def register(handler: Handler) -> Handler:
-            processor = Processor(
-                consumer_group=self.settings.consumer_group,
-                handler=handler,
-                uow_factory=self.uow,
-                sink=self.sink,
-                relay=self.relay,
-                retry=self.settings.retry,
-                event_types=event_types,
-                handler_timeout_s=self.settings.handler_timeout_s,
-                meter=self.meter,
-            )
-            self.processors[topic] = processor
-            offsets = OffsetTracker(
-                commit_every=self.settings.commit_every,
-                commit_interval_s=self.settings.commit_interval_s,
-            )
-            self.offset_trackers.append(offsets)
-            subscriber = self.broker.subscriber(
-                topic,
-                group_id=self.settings.consumer_group,
-                # Never FastStream's default (auto-commit on receipt, at-most-once): the
-                # tracker commits only records the processor has settled.
-                ack_policy=AckPolicy.MANUAL,
-                auto_offset_reset=self.settings.auto_offset_reset,
-                max_poll_interval_ms=self.settings.max_poll_interval_ms,
-                listener=offsets,
-                parser=_cloudevents_parser,
-                decoder=_raw_body,
-            )
-            pause = self.settings.redelivery_pause_s
-
-            @subscriber
-            async def on_record(message: KafkaMessage) -> None:
-                raw: ConsumerRecord[Any, Any] = message.raw_message
-                record = InboundRecord.from_consumer_record(raw)
-                try:
-                    await processor.process(record)
-                except Exception:
-                    # The dead letter itself could not be written: read the record again.
-                    log.exception("record not settled; it will be read again")
-                    await asyncio.sleep(pause)
-                    await message.nack()
-                    return
-                await offsets.settled(message.consumer, raw.topic, raw.partition, raw.offset)
-
+            route = Route("", short=handler)
+            self.routes.add(topic, event_types, route, reply_topic=reply_topic)
             return handler
 
         return register
+
+    def io_consumer(
+        self,
+        topic: str,
+        handler: IoHandler[Any, Any],
+        *,
+        event_types: Iterable[str] | None = None,
+        reply_topic: str | None = None,
+    ) -> None:
+        """Register an I/O handler (prepare, perform with no transaction open, record)."""
+        self.routes.add(topic, event_types, Route("", io=handler), reply_topic=reply_topic)
 
     async def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
         """Publish directly (no outbox): for upstream producers and tools, not handlers."""
@@ -150,21 +141,21 @@ class Bus:
         )
 
     async def start(self) -> None:
-        """Create tables, connect, start consuming and the outbox relay."""
+        """Migrate the database, connect, start consuming and the outbox relay."""
         await self._before_broker_start()
         await self.broker.start()
         await self._after_broker_start()
 
     async def stop(self) -> None:
-        """Commit settled offsets, stop the relay, disconnect."""
+        """Settle and commit what can be, stop the relay, disconnect."""
         await self._before_broker_stop()
         await self.broker.stop()
         await self.engine.dispose()
 
     def _observe_lag(self, _options: CallbackOptions) -> Iterable[Observation]:
         group = self.settings.consumer_group
-        for tracker in self.offset_trackers:
-            for tp, lag in tracker.lag().items():
+        for loop in self.loops:
+            for tp, lag in loop.lag().items():
                 attributes = {"topic": tp.topic, "partition": tp.partition, "group": group}
                 yield Observation(lag, attributes)
 
@@ -177,12 +168,9 @@ class Bus:
             log.info("pruned bookkeeping", extra={"fields": {"inbox": inbox, "outbox": outbox}})
 
     async def wait_until_assigned(self, timeout_s: float = 30.0) -> None:
-        """Return once every subscriber holds partitions (readiness); TimeoutError otherwise."""
+        """Return once every consumer holds partitions (readiness); TimeoutError otherwise."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            consumers = [getattr(sub, "consumer", None) for sub in self.broker.subscribers]
-            if consumers and all(c is not None and c.assignment() for c in consumers):
-                return
+        while not (self.loops and all(loop.assignment() for loop in self.loops)):
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"no partitions assigned within {timeout_s}s")
             await asyncio.sleep(0.1)
@@ -196,35 +184,56 @@ class Bus:
         app.after_shutdown(self.engine.dispose)
         return app
 
+    def _loop_for(self, topic: str) -> ConsumerLoop:
+        settings = self.settings
+        processor = Processor(
+            topic=topic,
+            consumer_group=settings.consumer_group,
+            routes=self.routes.of(topic),
+            uow_factory=self.uow,
+            relay=self.relay,
+            dead_letters=DeadLetterer(
+                self.sink,
+                consumer_group=settings.consumer_group,
+                service=self.service,
+                reply_topic=self.routes.reply_topic(topic),
+            ),
+            retry=settings.retry,
+            handler_timeout_s=settings.handler_timeout_s,
+            meter=self.meter,
+            tracer=self.tracer,
+        )
+
+        def new_consumer(listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=settings.bootstrap_servers,
+                client_id=f"{settings.client_id}-{topic}",
+                group_id=settings.consumer_group,
+                # Offsets are committed by the loop, only up to the lowest unsettled record.
+                enable_auto_commit=False,
+                auto_offset_reset=settings.auto_offset_reset,
+                max_poll_interval_ms=settings.max_poll_interval_ms,
+                **parse_security(kafka_security(settings.security)),
+            )
+            consumer.subscribe([topic], listener=listener)
+            return consumer
+
+        return ConsumerLoop(processor, settings, new_consumer)
+
     async def _before_broker_start(self) -> None:
-        await create_tables(self.engine)
+        await upgrade(self.engine, self.migrations)
 
     async def _after_broker_start(self) -> None:
         # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
         self.relay.start()
         self.pruner.start()
-        for tracker in self.offset_trackers:
-            tracker.start()
+        self.loops = [self._loop_for(topic) for topic in self.routes.topics()]
+        for loop in self.loops:
+            await loop.start()
 
     async def _before_broker_stop(self) -> None:
-        for tracker in self.offset_trackers:
-            await tracker.stop()
+        for loop in self.loops:
+            await loop.stop()
+        self.loops = []
         await self.pruner.stop()
         await self.relay.stop()
-
-
-async def _cloudevents_parser(
-    record: ConsumerRecord[Any, Any], original: Callable[[Any], Any]
-) -> KafkaMessage:
-    message: KafkaMessage = await original(record)
-    # FastStream's telemetry reads `traceparent`; plain CloudEvents clients send only
-    # `ce_traceparent`, so surface it under the name the middleware looks for.
-    traceparent = message.headers.get("ce_traceparent")
-    if traceparent and "traceparent" not in message.headers:
-        message.headers["traceparent"] = traceparent
-    return message
-
-
-async def _raw_body(message: KafkaMessage) -> bytes:
-    # The processor parses and validates; FastStream must not reject a non-JSON body first.
-    return message.body

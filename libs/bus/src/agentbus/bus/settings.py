@@ -60,6 +60,20 @@ class BusSettings(BaseModel):
         description="keep inbox and published outbox rows this long; must exceed topic retention",
     )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    max_in_flight: int = Field(
+        default=500,
+        ge=1,
+        description="records handed to handlers and not yet settled, per consumer (I/O topics)",
+    )
+    max_poll_records: int = Field(
+        default=500, ge=1, description="records per fetch; a batch of short handlers shares one"
+    )
+    poll_timeout_ms: int = Field(default=100, ge=0, description="longest wait of one fetch")
+    revoke_drain_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="at a rebalance, how long running handlers may finish before hand-over",
+    )
     max_request_size: int = Field(
         default=8 * 1024 * 1024,
         ge=1024 * 1024,

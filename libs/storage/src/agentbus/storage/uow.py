@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agentbus.telemetry import current_traceparent
@@ -81,6 +83,35 @@ class UnitOfWork:
         except IntegrityError as exc:
             # The transaction is now unusable (PostgreSQL aborts it); the caller discards it.
             raise DuplicateEventError(event_id) from exc
+
+    def claim_unchecked(
+        self, consumer_group: str, event_id: str, *, topic: str, partition: int, offset: int
+    ) -> None:
+        """Stage an inbox entry without flushing: a duplicate fails the commit instead."""
+        self.session.add(
+            InboxEntry(
+                consumer_group=consumer_group,
+                event_id=event_id,
+                tenant_id=self.tenant_id,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+            )
+        )
+
+    async def is_handled(self, consumer_group: str, event_id: str) -> bool:
+        """True when the group's inbox already holds the event (a read, no lock)."""
+        return event_id in await self.handled_among(consumer_group, [event_id])
+
+    async def handled_among(self, consumer_group: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the group has handled, in one query."""
+        if not event_ids:
+            return set()
+        query = select(col(InboxEntry.event_id)).where(
+            col(InboxEntry.consumer_group) == consumer_group,
+            col(InboxEntry.event_id).in_(list(event_ids)),
+        )
+        return set((await self.session.exec(query)).all())
 
     def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
         """Queue an event in the outbox; it is published only if this unit commits."""

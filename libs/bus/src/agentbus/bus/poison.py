@@ -1,0 +1,88 @@
+"""Records the Kafka client cannot even parse: find them, report them, move past them.
+
+aiokafka decodes header names as UTF-8 while it unpacks a fetched batch; one bad name
+makes every fetch of that partition raise, and the consumer would spin on it forever.
+The loop hands such errors here: the partition at fault is found by fetching each one
+alone, the record at its position is reported to the dead-letter topic (with its
+coordinates and the cause; its bytes cannot be read through the client) and the
+partition moves one record on. Nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from .failures import DeadLetterer
+from .records import InboundRecord
+
+__all__ = ["UnreadableRecordError", "UnreadableRecords"]
+
+log = logging.getLogger("agentbus.bus.consumer")
+
+
+class UnreadableRecordError(Exception):
+    """The Kafka client could not parse the record at these coordinates."""
+
+
+class UnreadableRecords:
+    """Recovers a consumer from a fetch that raises while parsing records."""
+
+    def __init__(self, dead_letters: DeadLetterer) -> None:
+        self.dead_letters = dead_letters
+        self._failures = 0
+
+    def clear(self) -> None:
+        """A fetch succeeded."""
+        self._failures = 0
+
+    async def recover(
+        self, consumer: Any, error: BaseException, positions: dict[TopicPartition, int | None]
+    ) -> None:
+        """Rewind every partition to what was handed out, then pass the unreadable record."""
+        self._failures += 1
+        assigned = list(consumer.assignment())
+        for tp in assigned:
+            position = positions.get(tp)
+            if position is not None:
+                consumer.seek(tp, position)
+        culprit = await self._find(consumer, assigned)
+        if culprit is None:
+            log.error("fetch failed and no partition reproduces it: %r", error)
+            return
+        offset = await consumer.position(culprit)
+        cause = UnreadableRecordError(
+            f"the Kafka client cannot parse this record ({type(error).__name__}: {error}); "
+            "it was passed over, its bytes are still in the source topic at these coordinates"
+        )
+        marker = InboundRecord(culprit.topic, culprit.partition, offset, None, None, [])
+        await self.dead_letters.dead_letter(marker, cause, attempts=1)
+        consumer.seek(culprit, offset + 1)
+        log.error(
+            "unreadable record reported and passed over",
+            extra={
+                "fields": {"topic": culprit.topic, "partition": culprit.partition, "offset": offset}
+            },
+        )
+
+    async def _find(self, consumer: Any, assigned: list[TopicPartition]) -> TopicPartition | None:
+        paused = set(consumer.paused())
+        try:
+            for tp in assigned:
+                consumer.pause(*[other for other in assigned if other != tp])
+                consumer.resume(tp)
+                start = await consumer.position(tp)
+                try:
+                    await consumer.getmany(tp, timeout_ms=2000, max_records=1)
+                except Exception:
+                    consumer.seek(tp, start)
+                    return tp
+                # Whatever came back is fetched again by the loop.
+                consumer.seek(tp, start)
+            return None
+        finally:
+            consumer.resume(*[tp for tp in assigned if tp not in paused])
+            if paused:
+                consumer.pause(*paused)
