@@ -13,6 +13,7 @@ from agentbus.bus import PermanentError
 from agentbus.guard import TOKEN_PATTERN, Guard, PolicyNotFoundError, PolicyStore, Verdict
 from agentbus.guard.content import rebuild, strings
 from agentbus.storage import UnitOfWork
+from agentbus.telemetry import current_traceparent
 from contracts.audit import record, service_actor
 from contracts.envelope import Envelope, new_envelope
 from contracts.events import Direction, GuardrailCheckRequested
@@ -111,11 +112,12 @@ class Checker:
                 tenant_id=uow.tenant_id,
                 run_id=request.step.run_id,
                 event_id=f"{envelope.id}:verdict",
-                traceparent=envelope.traceparent,
+                # No explicit traceparent: the outbox stamps the consumer span's, so the
+                # verdict continues the request's trace as its child.
             ),
             topic=self.verdicts_topic,
         )
-        self.audit_check(uow, verdict, envelope.id, request, traceparent=envelope.traceparent)
+        self.audit_check(uow, verdict, envelope.id, request, traceparent=current_traceparent())
 
     def audit_check(
         self,

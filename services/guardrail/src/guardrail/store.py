@@ -9,6 +9,7 @@ from sqlmodel import col
 
 from agentbus.guard import VaultEntry
 from agentbus.storage import TenantRepository, UnitOfWork
+from agentbus.storage.tables import utcnow
 
 from .tables import VaultRow
 from .vault import Sealed, VaultCipher
@@ -27,7 +28,7 @@ class VaultRepository(TenantRepository[VaultRow]):
 
     async def store(self, entries: Iterable[VaultEntry]) -> int:
         """Insert new tokens; a token already stored (same value, same tenant) is kept."""
-        rows = []
+        rows, now = [], utcnow()
         for entry in {e.token: e for e in entries}.values():
             sealed = self.cipher.seal(self.tenant_id, entry.token, entry.value)
             rows.append(
@@ -37,6 +38,7 @@ class VaultRepository(TenantRepository[VaultRow]):
                     "entity": entry.entity,
                     "nonce": sealed.nonce,
                     "ciphertext": sealed.ciphertext,
+                    "created_at": now,
                 }
             )
         if not rows:

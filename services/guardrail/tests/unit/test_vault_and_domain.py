@@ -1,0 +1,58 @@
+"""Vault keys per tenant, AES-GCM bound to tenant and token; contract mapping without values."""
+
+from __future__ import annotations
+
+import pytest
+from guardrail.domain import audit_fields, contract_verdict
+from guardrail.settings import GuardrailSettings
+from guardrail.vault import Sealed, VaultCipher, VaultKeyError
+
+from agentbus.guard import CompiledPolicy, Guard, parse_policy
+from contracts.events import Decision, Direction
+from contracts.types import StepRef
+
+CIPHER = VaultCipher(b"k" * 40)
+
+
+def test_keys_differ_per_tenant_and_are_stable() -> None:
+    assert CIPHER.keys("acme") == VaultCipher(b"k" * 40).keys("acme")
+    assert CIPHER.keys("acme") != CIPHER.keys("globex")
+    assert CIPHER.keys("acme") != VaultCipher(b"j" * 40).keys("acme")
+
+
+def test_sealed_value_opens_only_for_its_tenant_and_token() -> None:
+    sealed = CIPHER.seal("acme", "tok1", "219-09-9999")
+    assert b"219-09-9999" not in sealed.ciphertext
+    assert CIPHER.open("acme", "tok1", sealed) == "219-09-9999"
+    with pytest.raises(VaultKeyError):
+        CIPHER.open("globex", "tok1", sealed)
+    with pytest.raises(VaultKeyError):
+        CIPHER.open("acme", "tok2", sealed)
+    tampered = Sealed(sealed.nonce, bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:])
+    with pytest.raises(VaultKeyError):
+        CIPHER.open("acme", "tok1", tampered)
+
+
+def test_contract_verdict_and_audit_fields_carry_no_raw_values() -> None:
+    policy = CompiledPolicy(
+        parse_policy("name: p\nversion: 2\ncategories: {pii: {action: mask, mask: tokenize}}\n")
+    )
+    raw = "card 4111 1111 1111 1111 mail anna@example.com"
+    verdict = Guard().check(raw, policy, CIPHER.keys("acme"))
+    data = contract_verdict(
+        verdict, step=StepRef(run_id="r1", step_id="s1"), request_id="q1", direction=Direction.INPUT
+    )
+    assert data.decision is Decision.MASK
+    assert data.policy_version == "2"
+    assert {f.entity for f in data.findings} == {"CREDIT_CARD", "EMAIL_ADDRESS"}
+    published = data.model_dump_json() + repr(audit_fields(verdict, Direction.INPUT))
+    assert "4111 1111 1111 1111" not in published
+    assert "anna@example.com" not in published
+    assert "pii.credit_card" in published
+
+
+def test_settings_defaults_run_locally() -> None:
+    settings = GuardrailSettings()
+    assert settings.bus.consumer_group == "guardrail"
+    assert settings.http.port == 8084
+    assert (settings.policy_dir / "_default" / "default.yaml").exists()
