@@ -135,3 +135,37 @@ async def test_other_tenant_sees_and_decides_nothing(kafka_bootstrap: str, sqlit
         delegate = await h.client.post("mallory", f"{path}/delegate", {"to": "bob"})
         assert delegate.status_code == 404
         assert (await h.client.get("bob", path)).json()["status"] == "pending"
+
+
+async def test_delegation_is_recorded_and_used_once(kafka_bootstrap: str, sqlite_url: str) -> None:
+    async with running(kafka_bootstrap, sqlite_url) as h:
+        request = approval_request(required=2, requester="alice")
+        await h.send(request)
+        approval = await h.approval_for(request.id)
+        path = f"/v1/approvals/{approval['id']}"
+
+        to_requester = await h.client.post("bob", f"{path}/delegate", {"to": "alice"})
+        assert to_requester.status_code == 409
+        assert to_requester.json()["code"] == "approval.delegation_refused"
+
+        handed = await h.client.post("bob", f"{path}/delegate", {"to": "erin", "comment": "away"})
+        assert handed.status_code == 200, handed.text
+        own = await h.client.vote("bob", approval["id"])
+        assert own.json()["code"] == "approval.already_voted"
+        # Erin lacks the finance role but votes on Bob's authority, once.
+        assert (await h.client.vote("erin", approval["id"])).json()["approvals"] == 1
+        assert (await h.client.vote("carol", approval["id"])).json()["status"] == "approved"
+
+        view = (await h.client.get("carol", path)).json()
+        assert view["delegations"][0] | {"at": None} == {
+            "delegator": "bob",
+            "delegate": "erin",
+            "comment": "away",
+            "at": None,
+        }
+        assert [(v["voter"], v["on_behalf_of"]) for v in view["votes"]] == [
+            ("erin", "bob"),
+            ("carol", None),
+        ]
+        audit = await wait_events(kafka_bootstrap, h.topics.audit, 5)
+        assert ("approval.delegate", "bob") in [(e.data.action, e.data.actor.id) for e in audit]
