@@ -1,0 +1,137 @@
+"""Where a replay writes its chains: a JSON Lines export or a fresh store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .chain import Checkpoint, Link
+from .domain import IndexedFields
+from .export import checkpoint_line, link_line
+from .tables import AuditCheckpoint, AuditRecord, ChainHead
+
+__all__ = ["JsonlSink", "NotEmptyError", "ReplaySink", "StoreSink"]
+
+
+class NotEmptyError(RuntimeError):
+    """A replay writes only into an empty store, never onto an existing trail."""
+
+
+class ReplaySink(Protocol):
+    """Receives links in replay order, then the final heads and checkpoints."""
+
+    needs_fields: bool
+
+    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None: ...
+
+    async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None: ...
+
+
+class JsonlSink:
+    """Appends export lines to a file (opened fresh: truncates what was there)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO = path.open("wb")
+        self._pending: list[bytes] = []
+
+    needs_fields = False
+
+    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None:
+        """Queue the link's line; lines are written in batches."""
+        self._pending.append(link_line(link))
+        if len(self._pending) >= 10_000:
+            self._file.write(b"".join(self._pending))
+            self._pending.clear()
+
+    async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None:
+        """Write the remaining lines and the checkpoints, then close."""
+        self._pending.extend(checkpoint_line(mark) for mark in marks)
+        self._file.write(b"".join(self._pending))
+        self._pending.clear()
+        self._file.close()
+
+
+class StoreSink:
+    """Bulk-inserts links into an empty audit store (executemany in batches)."""
+
+    def __init__(self, engine: AsyncEngine, *, batch: int = 5_000) -> None:
+        self.engine = engine
+        self.batch = batch
+        self._rows: list[dict[str, Any]] = []
+        self._checked = False
+
+    needs_fields = True
+
+    async def _check_empty(self) -> None:
+        async with self.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(AuditRecord))).scalar()
+        if count:
+            raise NotEmptyError(
+                f"the target store already holds {count} audit records; replay into a fresh one"
+            )
+        self._checked = True
+
+    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None:
+        """Queue one row; flush a full batch."""
+        assert fields is not None
+        if not self._checked:
+            await self._check_empty()
+        self._rows.append(
+            {
+                "tenant_id": link.tenant_id,
+                "seq": link.seq,
+                "event_id": event_id,
+                "run_id": fields.run_id,
+                "step_id": fields.step_id,
+                "action": fields.action,
+                "resource_type": fields.resource_type,
+                "outcome": fields.outcome,
+                "occurred_at": fields.occurred_at,
+                "recorded_at": fields.occurred_at,
+                "prev_hash": link.prev_hash,
+                "hash": link.hash,
+                "body": link.body,
+            }
+        )
+        if len(self._rows) >= self.batch:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._rows:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(AuditRecord), self._rows)
+            self._rows = []
+
+    async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None:
+        """Write the last rows, the chain heads and the checkpoints."""
+        if not self._checked:
+            await self._check_empty()
+        await self._flush()
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            if heads:
+                await conn.execute(
+                    insert(ChainHead),
+                    [{"tenant_id": t, "seq": s, "hash": h} for t, (s, h) in sorted(heads.items())],
+                )
+            if marks:
+                await conn.execute(
+                    insert(AuditCheckpoint),
+                    [
+                        {
+                            "tenant_id": m.tenant_id,
+                            "seq": m.seq,
+                            "hash": m.hash,
+                            "key_id": m.key_id,
+                            "signature": m.signature,
+                            "as_of": m.as_of,
+                            "signed_at": now,
+                        }
+                        for m in marks
+                    ],
+                )

@@ -1,0 +1,196 @@
+"""The append-only store: append to a tenant's chain, read it back, query it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import func, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from agentbus.storage import TenantRepository
+from contracts.envelope import Envelope
+from contracts.events.audit import AuditRecorded
+
+from .chain import GENESIS, Checkpoint, Link, link_hash
+from .domain import entry_from_envelope, indexed_fields
+from .tables import AuditCheckpoint, AuditRecord, ChainHead
+
+__all__ = ["AuditRepository", "CheckpointRepository", "QueryFilter"]
+
+_HEAD_CACHE = "audit.chain_heads"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFilter:
+    """What `GET /v1/audit` asks for; the tenant comes from the repository."""
+
+    run_id: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+
+class AuditRepository(TenantRepository[AuditRecord]):
+    """One tenant's records: append to its chain, read links and pages."""
+
+    model = AuditRecord
+
+    async def _lock_head(self) -> tuple[int, str]:
+        # The head row is the tenant's serialisation point: on PostgreSQL its row lock
+        # (FOR UPDATE) makes concurrent appends of one tenant wait; SQLite has one writer.
+        cache: dict[str, tuple[int, str]] = self.session.info.setdefault(_HEAD_CACHE, {})
+        if self.tenant_id in cache:
+            return cache[self.tenant_id]
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        maker = pg_insert if dialect == "postgresql" else sqlite_insert
+        await self.session.exec(
+            maker(ChainHead)
+            .values(tenant_id=self.tenant_id, seq=0, hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        )
+        query = select(ChainHead).where(col(ChainHead.tenant_id) == self.tenant_id)
+        head = (await self.session.exec(query.with_for_update())).one()
+        cache[self.tenant_id] = (head.seq, head.hash)
+        return cache[self.tenant_id]
+
+    async def append(self, envelope: Envelope[AuditRecorded]) -> Link:
+        """Add `envelope` as the next link of this tenant's chain (same transaction)."""
+        seq, prev = await self._lock_head()
+        body = entry_from_envelope(envelope, seq + 1)
+        digest = link_hash(prev, body)
+        fields = indexed_fields(envelope.data.model_dump(mode="json"), envelope.runid)
+        await self.session.exec(
+            insert(AuditRecord).values(
+                tenant_id=self.tenant_id,
+                seq=seq + 1,
+                event_id=envelope.id,
+                run_id=fields.run_id,
+                step_id=fields.step_id,
+                action=fields.action,
+                resource_type=fields.resource_type,
+                outcome=fields.outcome,
+                occurred_at=fields.occurred_at,
+                recorded_at=datetime.now(fields.occurred_at.tzinfo),
+                prev_hash=prev,
+                hash=digest,
+                body=body,
+            )
+        )
+        await self.session.exec(
+            update(ChainHead)
+            .where(col(ChainHead.tenant_id) == self.tenant_id)
+            .values(seq=seq + 1, hash=digest)
+        )
+        self.session.info[_HEAD_CACHE][self.tenant_id] = (seq + 1, digest)
+        return Link(self.tenant_id, seq + 1, prev, digest, body)
+
+    async def links(self, *, batch: int = 5000) -> AsyncIterator[Link]:
+        """Every link of this tenant's chain in seq order, streamed."""
+        query = (
+            select(
+                col(AuditRecord.seq),
+                col(AuditRecord.prev_hash),
+                col(AuditRecord.hash),
+                col(AuditRecord.body),
+            )
+            .where(col(AuditRecord.tenant_id) == self.tenant_id)
+            .order_by(col(AuditRecord.seq))
+            .execution_options(yield_per=batch)
+        )
+        result = await self.session.stream(query)
+        async for rows in result.partitions(batch):
+            for seq, prev, digest, body in rows:
+                yield Link(self.tenant_id, seq, prev, digest, bytes(body))
+
+    async def head(self) -> tuple[int, str]:
+        """The stored head pointer (seq 0 and the genesis hash for a new tenant)."""
+        query = select(ChainHead).where(col(ChainHead.tenant_id) == self.tenant_id)
+        head = (await self.session.exec(query)).first()
+        return (head.seq, head.hash) if head else (0, GENESIS)
+
+    async def time_of(self, seq: int) -> str:
+        """The CloudEvents time of the entry at `seq` (a checkpoint's `as_of`)."""
+        query = select(col(AuditRecord.body)).where(
+            col(AuditRecord.tenant_id) == self.tenant_id, col(AuditRecord.seq) == seq
+        )
+        body = (await self.session.exec(query)).one()
+        time: str = orjson.loads(body)["time"]
+        return time
+
+    async def tenants(self) -> list[str]:
+        """Every tenant with a chain (for operators' tools, not for the tenant API)."""
+        rows = await self.session.exec(select(col(ChainHead.tenant_id)).order_by("tenant_id"))
+        return list(rows.all())
+
+    async def page(self, where: QueryFilter) -> list[AuditRecord]:
+        """Records matching `where` after a seq, in seq order (the API's cursor)."""
+        query = self.query().where(col(AuditRecord.seq) > where.after_seq)
+        if where.run_id is not None:
+            query = query.where(col(AuditRecord.run_id) == where.run_id)
+        if where.action is not None:
+            query = query.where(col(AuditRecord.action) == where.action)
+        if where.since is not None:
+            query = query.where(col(AuditRecord.occurred_at) >= where.since)
+        if where.until is not None:
+            query = query.where(col(AuditRecord.occurred_at) < where.until)
+        query = query.order_by(col(AuditRecord.seq)).limit(where.limit)
+        return list((await self.session.exec(query)).all())
+
+    async def for_run(self, run_id: str) -> list[AuditRecord]:
+        """Every record of one run, in chain order."""
+        return await self.find(col(AuditRecord.run_id) == run_id, order=col(AuditRecord.seq))
+
+    async def find(self, *where: Any, limit: int | None = None, order: Any = None) -> list[Any]:
+        """This tenant's rows matching `where`, optionally ordered."""
+        query = self.query().where(*where)
+        if order is not None:
+            query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        return list((await self.session.exec(query)).all())
+
+
+class CheckpointRepository(TenantRepository[AuditCheckpoint]):
+    """One tenant's signed checkpoints."""
+
+    model = AuditCheckpoint
+
+    async def all(self) -> list[Checkpoint]:
+        """Every checkpoint of the tenant, in seq order."""
+        rows = await self.find()
+        return [
+            Checkpoint(r.tenant_id, r.seq, r.hash, r.key_id, r.signature, r.as_of)
+            for r in sorted(rows, key=lambda r: r.seq)
+        ]
+
+    async def latest_seq(self) -> int:
+        """The highest checkpointed seq (0 when none)."""
+        query = select(func.max(col(AuditCheckpoint.seq))).where(
+            col(AuditCheckpoint.tenant_id) == self.tenant_id
+        )
+        return int((await self.session.exec(query)).one() or 0)
+
+    async def keep(self, checkpoint: Checkpoint) -> None:
+        """Store a checkpoint; one already stored for that seq is kept."""
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        maker = pg_insert if dialect == "postgresql" else sqlite_insert
+        await self.session.exec(
+            maker(AuditCheckpoint)
+            .values(
+                tenant_id=self.tenant_id,
+                seq=checkpoint.seq,
+                hash=checkpoint.hash,
+                key_id=checkpoint.key_id,
+                signature=checkpoint.signature,
+                as_of=checkpoint.as_of,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "seq"])
+        )

@@ -1,0 +1,64 @@
+"""Verify chains and checkpoints, in the store or in an export file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentbus.storage import UnitOfWorkFactory
+
+from .chain import Checkpoint, Link, Problem, Verification, Walker
+from .export import read_export
+from .signing import CheckpointVerifier
+from .store import AuditRepository, CheckpointRepository
+
+__all__ = ["store_tenants", "verify_export", "verify_store"]
+
+
+async def store_tenants(uow: UnitOfWorkFactory) -> list[str]:
+    """Every tenant that has a chain in the store."""
+    async with uow("*") as work:
+        return await AuditRepository(work).tenants()
+
+
+async def verify_store(
+    uow: UnitOfWorkFactory, tenant_id: str, trust: CheckpointVerifier
+) -> Verification:
+    """Walk `tenant_id`'s stored chain and check its checkpoints with `trust`."""
+    async with uow(tenant_id) as work:
+        marks = await CheckpointRepository(work).all()
+        walker = Walker(tenant_id, {mark.seq for mark in marks})
+        async for link in AuditRepository(work).links():
+            if not walker.feed(link):
+                break
+        result = walker.finish(marks, trust)
+        seq, head_hash = await AuditRepository(work).head()
+    if result.ok and (seq, head_hash) != (result.head_seq, result.head_hash):
+        # The head pointer is not trusted, but a mismatch means rows went missing at the end.
+        result.problems.append(_head_problem(result, seq))
+    return result
+
+
+def _head_problem(result: Verification, head_seq: int) -> Problem:
+    first = min(result.head_seq, head_seq) + 1
+    message = f"the chain ends at seq {result.head_seq} but its head says seq {head_seq}"
+    return Problem(first, "truncated", message)
+
+
+def verify_export(
+    path: Path, trust: CheckpointVerifier, tenant_id: str | None = None
+) -> list[Verification]:
+    """Verify every tenant's chain in an export (or only `tenant_id`'s)."""
+    walkers: dict[str, Walker] = {}
+    marks: dict[str, list[Checkpoint]] = {}
+    for item in read_export(path):
+        if tenant_id is not None and item.tenant_id != tenant_id:
+            continue
+        if isinstance(item, Link):
+            walker = walkers.get(item.tenant_id)
+            if walker is None:
+                walker = walkers[item.tenant_id] = Walker(item.tenant_id)
+            walker.feed(item)
+        else:
+            marks.setdefault(item.tenant_id, []).append(item)
+    tenants = sorted(walkers.keys() | marks.keys())
+    return [(walkers.get(t) or Walker(t)).finish(marks.get(t, []), trust) for t in tenants]
