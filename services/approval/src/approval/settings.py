@@ -9,7 +9,14 @@ from agentbus.bus import BusSettings
 from agentbus.http import HttpSettings
 from agentbus.telemetry import TelemetrySettings
 
-__all__ = ["ApprovalSettings", "ApprovalTopics", "WebhookSettings", "WebhookTarget"]
+__all__ = [
+    "ApprovalBusSettings",
+    "ApprovalHttpSettings",
+    "ApprovalSettings",
+    "ApprovalTopics",
+    "WebhookSettings",
+    "WebhookTarget",
+]
 
 
 class ApprovalTopics(BaseModel):
@@ -40,6 +47,20 @@ class WebhookSettings(BaseModel):
     lease_s: float = Field(default=30.0, gt=0, description="a claimed delivery's lease")
 
 
+class ApprovalBusSettings(BusSettings):
+    """The bus with this service's defaults (kept when single fields come from env)."""
+
+    consumer_group: str = "approval"
+    client_id: str = "approval"
+    database_url: str = "sqlite:///./var/approval.db"
+
+
+class ApprovalHttpSettings(HttpSettings):
+    """HTTP with this service's local port."""
+
+    port: int = Field(default=8085, ge=0, le=65535)
+
+
 class ApprovalSettings(BaseSettings):
     """Everything the approval service reads from its environment."""
 
@@ -47,12 +68,8 @@ class ApprovalSettings(BaseSettings):
         env_prefix="APPROVAL_", env_nested_delimiter="__", extra="ignore"
     )
 
-    bus: BusSettings = BusSettings(
-        consumer_group="approval",
-        client_id="approval",
-        database_url="sqlite:///./var/approval.db",
-    )
-    http: HttpSettings = HttpSettings(port=8085)
+    bus: ApprovalBusSettings = Field(default_factory=ApprovalBusSettings)
+    http: ApprovalHttpSettings = Field(default_factory=ApprovalHttpSettings)
     telemetry: TelemetrySettings = TelemetrySettings()
     log_level: str = "INFO"
     webhooks: WebhookSettings = WebhookSettings()

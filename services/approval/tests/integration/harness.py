@@ -12,10 +12,14 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from approval.app import create_app
-from approval.settings import ApprovalSettings, ApprovalTopics, WebhookSettings
+from approval.settings import (
+    ApprovalBusSettings,
+    ApprovalHttpSettings,
+    ApprovalSettings,
+    ApprovalTopics,
+    WebhookSettings,
+)
 
-from agentbus.bus import BusSettings
-from agentbus.http import HttpSettings
 from agentbus.http.testing import serving
 from agentbus.testing import create_topics, produce, raw_record, unique
 from contracts.envelope import Envelope, decode, new_envelope
@@ -70,7 +74,7 @@ def make_settings(
 ) -> ApprovalSettings:
     """Fast-polling settings on the test's broker, database and topics."""
     return ApprovalSettings(
-        bus=BusSettings(
+        bus=ApprovalBusSettings(
             bootstrap_servers=bootstrap,
             consumer_group=group or unique("approval"),
             client_id="approval-test",
@@ -79,7 +83,7 @@ def make_settings(
             outbox_relay_grace_s=0.5,
             commit_interval_s=0.2,
         ),
-        http=HttpSettings(api_keys=api_keys()),  # type: ignore[arg-type]
+        http=ApprovalHttpSettings(api_keys=api_keys()),  # type: ignore[arg-type]
         topics=topics,
         webhooks=webhooks or WebhookSettings(),
         timer_poll_interval_s=0.1,
