@@ -157,10 +157,14 @@ async def test_stream_fallback_before_first_token_and_error_after(router_url, fa
             model="claude", messages=[{"role": "user", "content": "x"}], stream=True
         )
         got: list[str] = []
-        with pytest.raises(openai.APIError, match="broke"):
+
+        async def drain() -> None:
             async for part in stream:
                 if part.choices:
                     got.append(part.choices[0].delta.content or "")
+
+        with pytest.raises(openai.APIError, match="broke"):
+            await drain()
     assert "".join(got) == "fake"
 
 
