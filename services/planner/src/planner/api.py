@@ -112,15 +112,15 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
             rows = await RunRepository(uow).listing(
                 workflow=workflow, status=status, limit=min(limit, api.list_limit), offset=offset
             )
-        return [RunSummary.of(r) for r in rows]
+            return [RunSummary.of(r) for r in rows]
 
     @router.get("/runs/{run_id}", response_model=RunView)
     async def get_run(run_id: str, principal: CurrentPrincipal) -> RunView:
         async with api.bus.uow(principal.tenant_id) as uow:
             row = await RunRepository(uow).get(run_id)
-        if row is None:
-            raise not_found("run", run_id)
-        return RunView.of(RunState.model_validate(row.state))
+            if row is None:
+                raise not_found("run", run_id)
+            return RunView.of(RunState.model_validate(row.state))
 
     @router.post("/runs/{run_id}/cancel", response_model=RunView)
     async def cancel_run(run_id: str, body: CancelBody, principal: CurrentPrincipal) -> RunView:
@@ -131,8 +131,9 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
             if not found:
                 raise not_found("run", run_id)
             row = await RunRepository(uow).get(run_id)
-        assert row is not None
-        return RunView.of(RunState.model_validate(row.state))
+            assert row is not None
+            view = RunView.of(RunState.model_validate(row.state))
+        return view
 
     @router.post("/definitions", status_code=201, response_model=DefinitionView)
     async def create_definition(
@@ -141,12 +142,13 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
         try:
             async with api.unit(principal) as uow:
                 row = await api.definitions.create_draft(uow, body.source, _actor(principal))
+                view = DefinitionView.of(row)
         except DefinitionError as exc:
             issues = [{"step": i.step, "field": i.field, "message": i.message} for i in exc.issues]
             raise ApiError(422, "workflow.invalid", str(exc), issues) from exc
         except LifecycleError as exc:
             raise ApiError(409, exc.code, str(exc)) from exc
-        return DefinitionView.of(row)
+        return view
 
     @router.get("/definitions", response_model=list[DefinitionView])
     async def list_definitions(
@@ -154,7 +156,9 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
     ) -> list[DefinitionView]:
         async with api.bus.uow(principal.tenant_id) as uow:
             rows = await DefinitionRepository(uow).listing(name, status)
-        return [DefinitionView.of(r) for r in sorted(rows, key=lambda r: (r.name, r.created_at))]
+            return [
+                DefinitionView.of(r) for r in sorted(rows, key=lambda r: (r.name, r.created_at))
+            ]
 
     @router.get("/definitions/{name}/diff")
     async def diff_definitions(
@@ -166,10 +170,10 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
         async with api.bus.uow(principal.tenant_id) as uow:
             old = await _definition(uow, name, from_version)
             new = await _definition(uow, name, to_version)
-        text = diff(
-            WorkflowDefinition.model_validate(old.definition),
-            WorkflowDefinition.model_validate(new.definition),
-        )
+            text = diff(
+                WorkflowDefinition.model_validate(old.definition),
+                WorkflowDefinition.model_validate(new.definition),
+            )
         return Response(text, media_type="text/x-diff")
 
     @router.get("/definitions/{name}/{version}", response_model=DefinitionView)
@@ -178,7 +182,7 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
     ) -> DefinitionView:
         async with api.bus.uow(principal.tenant_id) as uow:
             row = await _definition(uow, name, version)
-        return DefinitionView.of(row, full=True)
+            return DefinitionView.of(row, full=True)
 
     @router.post("/definitions/{name}/{version}/{action}", response_model=DefinitionView)
     async def transition(
@@ -199,9 +203,10 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
                 await uow.commit()  # keep the audit record of the refusal
                 await api.bus.relay.publish_committed(uow.published_ids)
                 raise ApiError(_lifecycle_status(exc.code), exc.code, str(exc)) from exc
+            view = DefinitionView.of(row)
             await uow.commit()
         await api.bus.relay.publish_committed(uow.published_ids)
-        return DefinitionView.of(row)
+        return view
 
     @router.post("/drafts", status_code=202, response_model=DraftJobView)
     async def draft(body: DraftBody, principal: CurrentPrincipal) -> DraftJobView:
@@ -209,15 +214,16 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
             job = await api.drafter.start(
                 uow, goal=body.goal, name=body.name, version=body.version, author=_actor(principal)
             )
-        return DraftJobView.of(job)
+            view = DraftJobView.of(job)
+        return view
 
     @router.get("/drafts/{job_id}", response_model=DraftJobView)
     async def draft_status(job_id: str, principal: CurrentPrincipal) -> DraftJobView:
         async with api.bus.uow(principal.tenant_id) as uow:
             job = await DraftJobRepository(uow).get(job_id)
-        if job is None:
-            raise not_found("draft", job_id)
-        return DraftJobView.of(job)
+            if job is None:
+                raise not_found("draft", job_id)
+            return DraftJobView.of(job)
 
     app.include_router(router)
 

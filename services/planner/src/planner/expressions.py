@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,8 +61,11 @@ class Reference:
 def compile_expression(expression: str) -> ParsedResult:
     """The parsed expression; ExpressionError says why it does not parse."""
     try:
-        return jmespath.compile(expression)
-    except JMESPathError as exc:
+        with warnings.catch_warnings():
+            # JMESPath warns on deprecated syntax (`foo` string literals); refuse it instead.
+            warnings.simplefilter("error")
+            return jmespath.compile(expression)
+    except (JMESPathError, Warning) as exc:
         raise ExpressionError(f"invalid expression {expression!r}: {exc}") from None
 
 

@@ -84,7 +84,7 @@ class RunRepository(TenantRepository[RunRow]):
 
     async def save(self, row: RunRow, state: RunState) -> None:
         """Write the new state if nobody else wrote since `row` was read."""
-        result: Any = await self.session.execute(
+        result: Any = await self.session.exec(
             update(RunRow)
             .where(
                 col(RunRow.run_id) == row.run_id,

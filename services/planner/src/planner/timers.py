@@ -46,7 +46,7 @@ class TimerStore:
 
     async def cancel(self, uow: UnitOfWork, timer_id: str) -> None:
         """Drop a timer in the caller's transaction (nothing if it fired or never existed)."""
-        await uow.session.execute(delete(TimerRow).where(col(TimerRow.timer_id) == timer_id))
+        await uow.session.exec(delete(TimerRow).where(col(TimerRow.timer_id) == timer_id))
 
     async def fire_due(self, factory: UnitOfWorkFactory, *, limit: int = 200) -> list[int]:
         """Queue every due timer (up to `limit` per tenant) in the outbox; the outbox row ids."""

@@ -1,0 +1,102 @@
+"""A real workflow end to end: parallel branches, a condition, a map fan-out, DAG order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from contracts.events.task import TaskCompleted
+
+from .conftest import WORKFLOWS
+from .responders import allow, approve, model_reply, tool_reply
+
+pytestmark = pytest.mark.integration
+
+ORDERS = {"o-small": 40, "o-big": 250}
+
+
+def tools(envelope):
+    req = envelope.data
+    if req.tool == "orders.lookup":
+        return tool_reply(envelope, {"amount": ORDERS[req.arguments["order_id"]]})
+    if req.tool == "inventory.check_return":
+        return tool_reply(envelope, {"sku": req.arguments["sku"], "ok": True})
+    if req.tool == "payments.refund":
+        return tool_reply(envelope, {"refunded": req.arguments["amount"]})
+    return tool_reply(envelope, {"sent": True})
+
+
+def classify(envelope):
+    return model_reply(envelope, json.dumps({"category": "damaged", "reason": "box crushed"}))
+
+
+async def test_refund_triage_runs_in_dag_order_with_branch_and_map(make_env, sqlite_url):
+    env = await make_env(sqlite_url)
+    tool = await env.respond("tool.requests", tools)
+    model = await env.respond("model.requests", classify)
+    guard = await env.respond("guardrail.requests", allow)
+    approval = await env.respond("approval.requests", approve)
+    await env.publish_definition((WORKFLOWS / "refund-triage.yaml").read_text())
+    lines = [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}, {"sku": "C", "qty": 1}]
+    small = await env.submit(
+        "refund-triage", {"order_id": "o-small", "message": "broken", "lines": lines}
+    )
+    big = await env.submit("refund-triage", {"order_id": "o-big", "message": "late", "lines": []})
+
+    outcomes = await env.wait_for_outcomes([small, big])
+    assert isinstance(outcomes[small], TaskCompleted), outcomes[small]
+    assert outcomes[small].output == {
+        "decision": "else",
+        "refund": {"refunded": 40},
+        "reason": "box crushed",
+        "lines": [{"sku": s, "ok": True} for s in "ABC"],
+    }
+    assert isinstance(outcomes[big], TaskCompleted), outcomes[big]
+    assert outcomes[big].output["decision"] == "then"
+    assert outcomes[big].output["refund"] is None  # the untaken branch was skipped
+    assert outcomes[big].output["lines"] == []
+
+    small_run = outcomes[small].run_id
+    acted = [
+        step
+        for responder in (guard, tool, model, approval)
+        for run, step in responder.order
+        if run == small_run
+    ]
+    assert sorted(acted) == sorted(
+        [
+            "screen",
+            "fetch_order",
+            "classify",
+            "check_lines/0",
+            "check_lines/1",
+            "check_lines/2",
+            "refund",
+            "notify",
+        ]
+    )
+    # Commands respect the DAG: check the order of step_scheduled events of the run.
+    scheduled = [
+        e.data.step.step_id
+        for e in env.events("runs.events")
+        if e.type == "agentbus.run.step_scheduled.v1" and e.runid == small_run
+    ]
+    position = {step: i for i, step in enumerate(scheduled)}
+    assert position["screen"] < position["fetch_order"] < position["check_lines/0"]
+    assert position["screen"] < position["classify"] < position["refund"]
+    assert max(position[f"check_lines/{i}"] for i in range(3)) < position["refund"]
+    assert position["refund"] < position["notify"]
+    assert "approve" not in position and "manual_refund" not in position
+    assert [run for run, step in approval.order] == [outcomes[big].run_id]
+    for responder in (guard, tool, model, approval):
+        assert responder.duplicates == {}
+
+    async with env.client() as client:
+        view = (await client.get(f"/v1/runs/{small_run}")).json()
+    assert view["status"] == "completed"
+    assert view["workflow"]["name"] == "refund-triage"
+    steps = {s["id"]: s for s in view["steps"]}
+    assert steps["approve"]["status"] == "skipped"
+    assert steps["refund"]["output"] == {"refunded": 40}
+    assert steps["fetch_order"]["duration_ms"] is not None
