@@ -26,7 +26,7 @@ from contracts.events.model import FinishReason, ModelRequested, ModelResponded
 from contracts.events.tool import ToolCompleted, ToolRequested, ToolStatus
 from contracts.types import Actor, ActorKind
 
-Answer = Callable[[Envelope[Any]], Event | None | Awaitable[Event | None]]
+Answer = Callable[[Envelope[Any]], Event | Awaitable[Event | None] | None]
 
 
 @dataclass

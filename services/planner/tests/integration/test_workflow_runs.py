@@ -87,7 +87,8 @@ async def test_refund_triage_runs_in_dag_order_with_branch_and_map(make_env, sql
     assert position["screen"] < position["classify"] < position["refund"]
     assert max(position[f"check_lines/{i}"] for i in range(3)) < position["refund"]
     assert position["refund"] < position["notify"]
-    assert "approve" not in position and "manual_refund" not in position
+    assert "approve" not in position
+    assert "manual_refund" not in position
     assert [run for run, step in approval.order] == [outcomes[big].run_id]
     for responder in (guard, tool, model, approval):
         assert responder.duplicates == {}
