@@ -11,6 +11,9 @@ from aiokafka.errors import for_code
 
 from contracts.topics import TopicSpec, topic_configs
 
+from .security import client_options
+from .settings import BusSettings
+
 __all__ = ["TopicResult", "ensure_topics", "wait_for_leaders"]
 
 _ALREADY_EXISTS = 36
@@ -25,15 +28,20 @@ class TopicResult:
 
 
 async def ensure_topics(
-    bootstrap: str,
+    target: BusSettings | str,
     specs: Iterable[TopicSpec],
     *,
     replication_factor: int = 1,
     timeout_s: float = 30.0,
 ) -> list[TopicResult]:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    `target` is a service's BusSettings (bootstrap servers and security) or a bare
+    bootstrap string for a PLAINTEXT cluster.
+    """
     wanted = list(specs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="agentbus-admin")
+    settings = BusSettings(bootstrap_servers=target) if isinstance(target, str) else target
+    admin = AIOKafkaAdminClient(client_id="agentbus-admin", **client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
