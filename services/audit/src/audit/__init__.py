@@ -1,1 +1,3 @@
-"""agentbus audit service."""
+"""agentbus audit service: an append-only, hash-chained, replayable audit trail."""
+
+__version__ = "0.1.0"

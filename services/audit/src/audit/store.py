@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -78,7 +78,7 @@ class AuditRepository(TenantRepository[AuditRecord]):
                 resource_type=fields.resource_type,
                 outcome=fields.outcome,
                 occurred_at=fields.occurred_at,
-                recorded_at=datetime.now(fields.occurred_at.tzinfo),
+                recorded_at=datetime.now(UTC),
                 prev_hash=prev,
                 hash=digest,
                 body=body,
@@ -108,7 +108,9 @@ class AuditRepository(TenantRepository[AuditRecord]):
         result = await self.session.stream(query)
         async for rows in result.partitions(batch):
             for seq, prev, digest, body in rows:
-                yield Link(self.tenant_id, seq, prev, digest, bytes(body))
+                # A tampered SQLite row may hold text where bytes were written.
+                raw = body.encode() if isinstance(body, str) else bytes(body)
+                yield Link(self.tenant_id, seq, prev, digest, raw)
 
     async def head(self) -> tuple[int, str]:
         """The stored head pointer (seq 0 and the genesis hash for a new tenant)."""
@@ -191,6 +193,7 @@ class CheckpointRepository(TenantRepository[AuditCheckpoint]):
                 key_id=checkpoint.key_id,
                 signature=checkpoint.signature,
                 as_of=checkpoint.as_of,
+                signed_at=datetime.now(UTC),
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "seq"])
         )

@@ -1,4 +1,4 @@
-"""Verify chains and checkpoints, in the store or in an export file."""
+"""Operator tasks over a trail: verify chains and checkpoints (store or export), export."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 from agentbus.storage import UnitOfWorkFactory
 
 from .chain import Checkpoint, Link, Problem, Verification, Walker
-from .export import read_export
+from .export import checkpoint_line, link_line, read_export
 from .signing import CheckpointVerifier
 from .store import AuditRepository, CheckpointRepository
 
-__all__ = ["store_tenants", "verify_export", "verify_store"]
+__all__ = ["export_store", "store_tenants", "verify_export", "verify_store"]
 
 
 async def store_tenants(uow: UnitOfWorkFactory) -> list[str]:
@@ -62,3 +62,26 @@ def verify_export(
             marks.setdefault(item.tenant_id, []).append(item)
     tenants = sorted(walkers.keys() | marks.keys())
     return [(walkers.get(t) or Walker(t)).finish(marks.get(t, []), trust) for t in tenants]
+
+
+async def export_store(
+    uow: UnitOfWorkFactory, path: Path, tenant_id: str | None = None
+) -> dict[str, int]:
+    """Write each tenant's chain (seq order, tenants sorted) and checkpoints to `path`."""
+    tenants = [tenant_id] if tenant_id else await store_tenants(uow)
+    counts: dict[str, int] = {}
+    with path.open("wb") as handle:
+        for tenant in tenants:
+            async with uow(tenant) as work:
+                lines: list[bytes] = []
+                count = 0
+                async for link in AuditRepository(work).links():
+                    lines.append(link_line(link))
+                    count += 1
+                    if len(lines) >= 10_000:
+                        handle.write(b"".join(lines))
+                        lines.clear()
+                lines.extend(checkpoint_line(m) for m in await CheckpointRepository(work).all())
+                handle.write(b"".join(lines))
+            counts[tenant] = count
+    return counts

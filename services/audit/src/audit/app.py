@@ -1,0 +1,113 @@
+"""Composition root: the bus consumer, the checkpoint loop and the HTTP API of one process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from agentbus.bus import Bus
+from agentbus.bus.background import BackgroundLoop
+from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.telemetry import Telemetry
+
+from . import __version__
+from .api import audit_router
+from .checkpoints import sign_heads
+from .consumers import register_consumers
+from .migrations import VERSIONS
+from .settings import AuditSettings, SigningSettings
+from .signing import CheckpointSigner, CheckpointVerifier, generate_private_key, load_private_key
+
+__all__ = ["AuditService", "create_app", "load_signer", "main"]
+
+log = logging.getLogger("audit")
+
+
+def load_signer(settings: SigningSettings) -> CheckpointSigner:
+    """The checkpoint signer from settings; a development key file is created if allowed."""
+    if settings.private_key is not None:
+        return CheckpointSigner(load_private_key(settings.private_key.get_secret_value()))
+    path = settings.private_key_file
+    if path is None:
+        raise SystemExit("no signing key: set AUDIT_SIGNING__PRIVATE_KEY or ..._FILE")
+    if not path.exists():
+        if not settings.create_missing:
+            raise SystemExit(f"signing key file {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # 0600 from the start: the seed is never readable by anyone else, not even briefly.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(generate_private_key() + "\n")
+        log.warning("created a new checkpoint signing key", extra={"fields": {"path": str(path)}})
+    return CheckpointSigner(load_private_key(path.read_text()))
+
+
+@dataclass
+class AuditService:
+    """Everything one audit process runs; `http`'s lifespan starts and stops it."""
+
+    settings: AuditSettings
+    bus: Bus
+    http: FastAPI
+    signer: CheckpointSigner
+    checkpointer: BackgroundLoop
+
+    async def start(self) -> None:
+        """Migrate, connect, consume, and sign chain heads periodically."""
+        await self.bus.start()
+        self.checkpointer.start()
+
+    async def stop(self) -> None:
+        """Sign the final heads, then stop the bus (offsets committed, relay drained)."""
+        await self.checkpointer.stop()
+        await self.bus.stop()
+
+    async def checkpoint(self) -> int:
+        """Sign every chain head that moved since its last checkpoint."""
+        return await sign_heads(self.bus.uow, self.signer)
+
+
+def create_app(settings: AuditSettings, *, telemetry: Telemetry | None = None) -> AuditService:
+    """Build the audit service from settings; nothing connects until it starts."""
+    bus = Bus(settings.bus, service="audit", telemetry=telemetry, migrations=[VERSIONS])
+    register_consumers(bus, settings.topic)
+    signer = load_signer(settings.signing)
+
+    async def checkpoint() -> None:
+        await sign_heads(bus.uow, signer)
+
+    checkpointer = BackgroundLoop("audit-checkpoints", checkpoint, settings.checkpoint_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    http = create_http_app(
+        title="agentbus audit",
+        version=__version__,
+        authenticator=Authenticator.from_settings(settings.http),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.http.readiness_timeout_s,
+        docs=settings.http.docs,
+    )
+    trust = CheckpointVerifier(signer.public_key)
+    http.include_router(audit_router(bus.uow, bus.relay, trust, page_max=settings.page_limit_max))
+    service = AuditService(settings, bus, http, signer, checkpointer)
+    return service
+
+
+def main() -> None:
+    """Console script `audit`: `serve` (the default), `verify`, `replay`, `report`, ..."""
+    from .cli import app
+
+    app()
