@@ -62,8 +62,8 @@ def pending(
     rows = _call("GET", url, api_key, "/v1/approvals" + (f"?{params}" if params else ""))
     for row in rows:
         typer.echo(
-            f"{row['id']}  {row['status']}  {len(row['votes'])}/{row['required_approvals']}  "
-            f"due {row['deadline']}  {row['subject']}"
+            f"{row['id']}  {row['status']}  needs {row['required_approvals']}  "
+            f"level {row['level']}  due {row['deadline']}  {row['subject']}"
         )
 
 
