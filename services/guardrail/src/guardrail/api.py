@@ -1,7 +1,6 @@
 """HTTP API: synchronous checks and token restores, tenant-scoped and audited."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the route-local dependencies.
 import uuid
 from typing import Annotated, Any
 
