@@ -19,6 +19,8 @@ from contracts.topics import DLQ_SUFFIX, dlq_max_message_bytes
 
 __all__ = ["consume", "create_topics", "produce", "raw_record", "unique"]
 
+_MAX_REQUEST_BYTES = 8 * 1024 * 1024  # like services: records up to a topic's raised limit
+
 
 def raw_record(envelope: Envelope[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of an envelope, as any plain Kafka client would send it."""
@@ -78,7 +80,12 @@ async def produce(
     records: Sequence[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]],
 ) -> None:
     """Publish (key, value, headers) records with a plain aiokafka producer, like any client."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=_MAX_REQUEST_BYTES,
+    )
     await producer.start()
     try:
         futures = [
