@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
 
 from contracts.registry import EVENT_TYPE_PATTERN, all_events
 from contracts.topics import (
+    BROKER_MAX_MESSAGE_BYTES,
     CATALOGUE,
     REPLY_TOPICS,
     AmbiguousTopicError,
     CleanupPolicy,
     all_topics,
+    dlq_max_message_bytes,
     dlq_name,
     dlq_spec,
     topic,
@@ -142,3 +145,14 @@ def test_topic_configs() -> None:
         "min.insync.replicas": "1",
     }
     assert topic_configs(topic("runs.events"), replication_factor=3)["min.insync.replicas"] == "2"
+
+
+def test_a_dlq_takes_what_its_source_takes_plus_the_dlq_headers() -> None:
+    default_dlq = dlq_spec(topic("tool.results"))
+    assert default_dlq.max_message_bytes == BROKER_MAX_MESSAGE_BYTES + 64 * 1024
+    assert topic_configs(default_dlq)["max.message.bytes"] == str(default_dlq.max_message_bytes)
+    assert "max.message.bytes" not in topic_configs(topic("tool.results")), "broker default"
+    big = dataclasses.replace(topic("tool.results"), max_message_bytes=4 * 1024 * 1024)
+    assert topic_configs(big)["max.message.bytes"] == str(4 * 1024 * 1024)
+    assert dlq_spec(big).max_message_bytes == dlq_max_message_bytes(4 * 1024 * 1024)
+    assert dlq_max_message_bytes(4 * 1024 * 1024) == 4 * 1024 * 1024 + 64 * 1024
