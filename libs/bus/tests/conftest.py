@@ -11,6 +11,7 @@ import pytest
 
 from agentbus.bus import Bus, BusSettings, RetryPolicy
 from agentbus.testing import create_topics, unique
+from agentbus.testing.effects import EFFECT_MIGRATIONS
 from contracts.envelope import Envelope, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.types import Actor, ActorKind
@@ -84,6 +85,8 @@ async def started() -> AsyncIterator[Callable[[Bus], Awaitable[Bus]]]:
     buses: list[Bus] = []
 
     async def start(bus: Bus) -> Bus:
+        # Handlers here write the test Effect table: migrate it like a service's own.
+        bus.migrations = tuple(dict.fromkeys((*bus.migrations, EFFECT_MIGRATIONS)))
         await bus.start()
         buses.append(bus)
         return bus

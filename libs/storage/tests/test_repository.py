@@ -9,9 +9,9 @@ from agentbus.storage import (
     TenantRepository,
     UnitOfWorkFactory,
     create_engine,
-    create_tables,
 )
-from agentbus.testing.effects import Effect
+from agentbus.storage.migrations import upgrade
+from agentbus.testing.effects import EFFECT_MIGRATIONS, Effect
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ class Effects(TenantRepository[Effect]):
 
 async def test_a_tenant_never_sees_or_writes_another_tenants_rows(database_url: str):
     engine = create_engine(database_url)
-    await create_tables(engine)
+    await upgrade(engine, [EFFECT_MIGRATIONS])
     uow = UnitOfWorkFactory(engine)
     try:
         async with uow("acme") as unit:

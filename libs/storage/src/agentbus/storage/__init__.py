@@ -1,13 +1,14 @@
 """Storage shared by agentbus services: engines, unit of work, inbox and outbox."""
 
-from .engine import create_engine, create_tables, is_postgres, to_async_url
+from .engine import create_engine, is_postgres, to_async_url
 from .outbox import mark_published, pending
 from .repository import CrossTenantError, TenantRepository
 from .retention import prune
-from .tables import InboxEntry, OutboxEntry
+from .tables import BusTable, InboxEntry, OutboxEntry, bus_metadata
 from .uow import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
+    "BusTable",
     "CrossTenantError",
     "DuplicateEventError",
     "InboxEntry",
@@ -15,8 +16,8 @@ __all__ = [
     "TenantRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "bus_metadata",
     "create_engine",
-    "create_tables",
     "is_postgres",
     "mark_published",
     "pending",

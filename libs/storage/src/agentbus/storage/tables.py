@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["InboxEntry", "OutboxEntry", "utcnow"]
+__all__ = ["BusTable", "InboxEntry", "OutboxEntry", "bus_metadata", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -15,7 +16,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class InboxEntry(SQLModel, table=True):
+class BusTable(SQLModel, registry=registry()):
+    """Base of the bus's own tables: their own metadata, never the global SQLModel one."""
+
+
+bus_metadata: MetaData = BusTable.metadata
+
+# 64-bit ids and offsets (Kafka offsets are int64); SQLite's rowid is already 64-bit and
+# autoincrements only when declared INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class InboxEntry(BusTable, table=True):
     """An event a consumer group has handled; written in the handler's transaction."""
 
     __tablename__ = "agentbus_inbox"
@@ -25,19 +37,19 @@ class InboxEntry(SQLModel, table=True):
     tenant_id: str = Field(max_length=255, index=True)
     topic: str = Field(max_length=255)
     partition: int
-    offset: int
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
     handled_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
 
 
-class OutboxEntry(SQLModel, table=True):
+class OutboxEntry(BusTable, table=True):
     """An encoded record to publish once the transaction that wrote it has committed."""
 
     __tablename__ = "agentbus_outbox"
     __table_args__ = (Index("ix_agentbus_outbox_pending", "published_at", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     event_id: str = Field(max_length=255, unique=True)
     tenant_id: str = Field(max_length=255, index=True)
     topic: str = Field(max_length=255)

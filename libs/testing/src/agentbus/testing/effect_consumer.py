@@ -8,7 +8,7 @@ import asyncio
 from agentbus.bus import Bus, BusSettings
 from agentbus.telemetry import configure_logging
 
-from .effects import record_effect
+from .effects import EFFECT_MIGRATIONS, record_effect
 
 __all__ = ["main"]
 
@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> None:
         consumer_group=args.group,
         database_url=args.database_url,
     )
-    bus = Bus(settings, service="effect-consumer")
-    bus.consumer(args.topic)(record_effect)
+    bus = Bus(settings, service="effect-consumer", migrations=[EFFECT_MIGRATIONS])
+    bus.consumer(args.topic, event_types={"agentbus.task.submitted.v1"})(record_effect)
     asyncio.run(bus.create_app().run())
 
 

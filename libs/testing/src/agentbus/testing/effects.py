@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agentbus.storage import UnitOfWork
 from contracts.envelope import Envelope
 
-__all__ = ["Effect", "count_effects", "effects_by_event", "record_effect"]
+__all__ = [
+    "EFFECT_MIGRATIONS",
+    "Effect",
+    "EffectTable",
+    "count_effects",
+    "effects_by_event",
+    "record_effect",
+]
+
+# The test table's Alembic branch ("agentbus_testing"), as a service would ship its own.
+EFFECT_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-class Effect(SQLModel, table=True):
+class EffectTable(SQLModel, registry=registry()):
+    """Base of the test tables: their own metadata, like a service's."""
+
+
+class Effect(EffectTable, table=True):
     """One row per application of a handler; no unique key, so duplicates would show."""
 
     __tablename__ = "agentbus_test_effects"
