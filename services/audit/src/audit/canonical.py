@@ -12,6 +12,7 @@ __all__ = ["canonical_json", "needs_full_jcs"]
 # JCS writes numbers as ECMAScript does; orjson agrees for integers in the IEEE-754 exact
 # range, not for every float (exponents), so floats take the reference implementation.
 _MAX_EXACT = 2**53 - 1
+_LEAVES = frozenset({str, bool, type(None)})
 
 
 def needs_full_jcs(value: Any) -> bool:
@@ -25,7 +26,8 @@ def needs_full_jcs(value: Any) -> bool:
                 # JCS sorts keys by UTF-16 code units, orjson by code points: equal for ASCII.
                 if not key.isascii():
                     return True
-                stack.append(child)
+                if type(child) not in _LEAVES:
+                    stack.append(child)
         elif kind is list:
             stack.extend(item)
         elif kind is float or (kind is int and not -_MAX_EXACT <= item <= _MAX_EXACT):

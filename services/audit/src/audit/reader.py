@@ -7,6 +7,7 @@ has no consumer group and commits nothing; it never publishes.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -124,10 +125,19 @@ async def read_window(
                     fetching.discard(p)
         for p in [p for p in active if not buffers[p] and p not in fetching]:
             active.discard(p)
-        # Emit while every partition that may still have records has one buffered.
-        while active and all(buffers[p] for p in active):
-            p = min(active, key=lambda q: (buffers[q][0].timestamp, q))
-            record = buffers[p].popleft()
-            yield record
-            if not buffers[p] and p not in fetching:
+        # A k-way merge on each partition's head record: emit while every partition that
+        # may still have records has one buffered (the order then depends on the data only).
+        heads = [(buffers[p][0].timestamp, p) for p in active if buffers[p]]
+        if len(heads) < len(active):
+            continue
+        heapq.heapify(heads)
+        while heads:
+            _, p = heapq.heappop(heads)
+            buffer = buffers[p]
+            yield buffer.popleft()
+            if buffer:
+                heapq.heappush(heads, (buffer[0].timestamp, p))
+            elif p in fetching:
+                break
+            else:
                 active.discard(p)

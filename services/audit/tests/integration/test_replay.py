@@ -1,0 +1,130 @@
+"""Replay from the topic: byte-identical twice, exact time windows and filters, no side effects."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from audit.chain import Link
+from audit.export import read_export
+from audit.migrations import VERSIONS
+from audit.reader import Window
+from audit.replay import ReplayFilter, replay
+from audit.signing import CheckpointSigner, CheckpointVerifier, load_private_key
+from audit.sinks import JsonlSink, NotEmptyError, StoreSink
+from audit.verify import export_store, verify_export
+
+from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage.migrations import upgrade
+
+from ..support import T0, audit_records, produce_fast
+from .harness import PRIVATE_KEY
+
+pytestmark = pytest.mark.integration
+
+SIGNER = CheckpointSigner(load_private_key(PRIVATE_KEY))
+TRUST = CheckpointVerifier(SIGNER.public_key)
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(3)]
+        return {tp.partition: off for tp, off in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def test_replaying_100k_records_twice_gives_byte_identical_verified_exports(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path
+) -> None:
+    topic = await audit_topic(3)
+    await produce_fast(
+        kafka_bootstrap,
+        topic,
+        audit_records(100_000, tenants=("acme", "globex"), runs=500, step_ms=1),
+    )
+    before = await end_offsets(kafka_bootstrap, topic)
+    outputs = []
+    for attempt in range(2):
+        out = tmp_path / f"replay-{attempt}.jsonl"
+        stats = await replay(kafka_bootstrap, Window(topic), JsonlSink(out), signer=SIGNER)
+        assert stats.written == 100_000
+        assert stats.rejected == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    results = verify_export(tmp_path / "replay-0.jsonl", TRUST)
+    assert [(r.tenant_id, r.ok, r.records, r.checkpoints) for r in results] == [
+        ("acme", True, 50_000, 1),
+        ("globex", True, 50_000, 1),
+    ]
+    # Read-only: nothing was published to the topic (no group, no commits either).
+    assert await end_offsets(kafka_bootstrap, topic) == before
+
+
+async def test_time_window_and_filters_return_exactly_the_matching_records(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path
+) -> None:
+    topic = await audit_topic(3)
+    records = audit_records(900, tenants=("acme", "globex", "initech"), runs=30, step_ms=1000)
+    await produce_fast(kafka_bootstrap, topic, records)
+    start, end = T0 + timedelta(seconds=200), T0 + timedelta(seconds=500)
+
+    def ids(out: Path) -> list[str]:
+        return [orjson.loads(x.body)["event_id"] for x in read_export(out) if isinstance(x, Link)]
+
+    def ids_where(keep) -> set[str]:  # type: ignore[no-untyped-def]
+        return {dict(h)["ce_id"].decode() for k, v, h, ts in records if keep(dict(h), ts)}
+
+    window = tmp_path / "window.jsonl"
+    await replay(kafka_bootstrap, Window(topic, start, end), JsonlSink(window))
+    lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    expected = ids_where(lambda h, ts: lo <= ts < hi)
+    assert len(expected) == 300
+    assert sorted(ids(window)) == sorted(expected)
+
+    only = tmp_path / "tenant.jsonl"
+    await replay(kafka_bootstrap, Window(topic), JsonlSink(only), where=ReplayFilter("globex"))
+    assert sorted(ids(only)) == sorted(ids_where(lambda h, ts: h["ce_tenantid"] == b"globex"))
+    assert {x.tenant_id for x in read_export(only)} == {"globex"}
+
+    run_id = records[7][0].decode()
+    one_run = tmp_path / "run.jsonl"
+    await replay(
+        kafka_bootstrap, Window(topic), JsonlSink(one_run), where=ReplayFilter(run_id=run_id)
+    )
+    assert sorted(ids(one_run)) == sorted(ids_where(lambda h, ts: h["ce_runid"].decode() == run_id))
+    assert all(r.ok for r in verify_export(one_run, TRUST))
+
+
+async def test_replay_into_fresh_stores_twice_gives_identical_exports(
+    kafka_bootstrap: str,
+    database_url: str,
+    audit_topic,
+    tmp_path: Path,
+) -> None:
+    topic = await audit_topic(3)
+    await produce_fast(kafka_bootstrap, topic, audit_records(600, tenants=("acme", "globex")))
+    exports = []
+    for attempt, url in enumerate((database_url, f"sqlite:///{tmp_path / 'second.db'}")):
+        engine = create_engine(url)
+        try:
+            await upgrade(engine, [VERSIONS])
+            stats = await replay(kafka_bootstrap, Window(topic), StoreSink(engine), signer=SIGNER)
+            assert stats.written == 600
+            out = tmp_path / f"store-{attempt}.jsonl"
+            await export_store(UnitOfWorkFactory(engine), out)
+            exports.append(out.read_bytes())
+            if attempt == 0:
+                with pytest.raises(NotEmptyError):
+                    await replay(kafka_bootstrap, Window(topic), StoreSink(engine))
+        finally:
+            await engine.dispose()
+    assert exports[0] == exports[1]
+    assert all(
+        r.ok and r.checkpoints == 1 for r in verify_export(tmp_path / "store-0.jsonl", TRUST)
+    )
