@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guardrail.tables import VaultRow
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,7 +20,6 @@ from agentbus.guard import Guard
 from agentbus.guard.samples import SECRET_GENERATORS
 from agentbus.telemetry import JsonFormatter, TelemetrySettings, setup_telemetry
 from contracts.envelope import decode
-from guardrail.tables import VaultRow
 
 from .harness import check_request, policy_dir, read_records, running, write_policy
 
@@ -106,17 +106,24 @@ async def test_no_planted_value_leaks(
             vault = (await session.exec(select(VaultRow))).all()
     telemetry.shutdown()
 
-    verdicts = {decode(r.headers, r.value).data.request_id: decode(r.headers, r.value).data
-                for r in verdict_records}
+    verdicts = {
+        decode(r.headers, r.value).data.request_id: decode(r.headers, r.value).data
+        for r in verdict_records
+    }
     masked = verdicts[masked_request.id]
     assert masked.decision == "mask"
     kinds = {f.kind for f in masked.findings}
     assert kinds == {
-        "pii.email_address", "pii.credit_card", "pii.us_ssn", "pii.iban_code", "pii.phone_number"
+        "pii.email_address",
+        "pii.credit_card",
+        "pii.us_ssn",
+        "pii.iban_code",
+        "pii.phone_number",
     }
     assert verdicts[blocked_request.id].decision == "block"
     assert {f.kind for f in verdicts[blocked_request.id].findings} == {
-        "secret.aws_access_key", "secret.github_token"
+        "secret.aws_access_key",
+        "secret.github_token",
     }
     assert http.json()["decision"] == "block"
     assert len(vault) == 3  # card, ssn, phone tokenized once each despite two occurrences
