@@ -40,8 +40,17 @@ class RouterProcess:
 
     def start(self, timeout_s: float = 60.0) -> RouterProcess:
         """Spawn and wait until /healthz answers."""
+        return self.spawn().wait_ready(timeout_s)
+
+    def spawn(self) -> RouterProcess:
+        """Start the process without waiting."""
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen([str(ROUTER)], env=self.env, stdout=log, stderr=log)
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> RouterProcess:
+        """Wait until /healthz answers; fail early when the process died."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -22,8 +22,7 @@ from ..processes import RouterProcess, router_env
 
 pytestmark = pytest.mark.integration
 
-KEY = "key-shared-tenant"
-TENANT = "shared"
+KEYS = {"budgeted": "key-budgeted-tenant", "limited": "key-limited-tenant"}
 # The fake answers 10 prompt and 5 completion tokens. The message below is 24 characters,
 # which the router estimates at 6 + 4 (message overhead) = 10 prompt tokens, and max_tokens
 # caps the completion at 5: the hold equals the real charge, so "allows 10" is exact.
@@ -40,18 +39,22 @@ def fake() -> Iterator[tuple[FakeProviders, str]]:
         yield providers, url
 
 
-def routing(path: Path, url: str, tenant: dict[str, Any]) -> Path:
+def routing(path: Path, url: str, tenants: dict[str, Any]) -> Path:
     path.write_text(
         yaml.safe_dump(
             {
                 "version": 1,
                 "deployments": [
-                    {"id": "oa", "provider": "openai", "model": "metered-model",
-                     "endpoint": f"{url}/v1",
-                     "price": {"input_per_token": "0.000001", "output_per_token": "0.000002"}},
+                    {
+                        "id": "oa",
+                        "provider": "openai",
+                        "model": "metered-model",
+                        "endpoint": f"{url}/v1",
+                        "price": {"input_per_token": "0.000001", "output_per_token": "0.000002"},
+                    },
                 ],
                 "aliases": {"fast": {"deployments": ["oa"]}},
-                "tenants": {TENANT: tenant},
+                "tenants": tenants,
             }
         )
     )
@@ -63,24 +66,26 @@ def two_routers(tmp_path, database_url, kafka_bootstrap, routing_file) -> list[R
         database_url=database_url,
         bootstrap=kafka_bootstrap,
         routing=routing_file,
-        keys={TENANT: KEY},
+        keys=KEYS,
         group=unique("router"),
         consume=False,
     )
     processes = [RouterProcess(tmp_path, env=env, name=f"router-{i}") for i in range(2)]
     for process in processes:
-        process.start()
+        process.spawn()
+    for process in processes:
+        process.wait_ready()
     return processes
 
 
-async def fire(processes: list[RouterProcess]) -> list[int]:
-    """50 concurrent calls, alternating between the two processes."""
+async def fire(processes: list[RouterProcess], tenant: str) -> list[int]:
+    """50 concurrent calls of one tenant, alternating between the two processes."""
     body = {
         "model": "fast",
         "messages": [{"role": "user", "content": MESSAGE}],
         "max_tokens": 5,
     }
-    headers = {"Authorization": f"Bearer {KEY}"}
+    headers = {"Authorization": f"Bearer {KEYS[tenant]}"}
     async with httpx.AsyncClient(timeout=60) as http:
         responses = await asyncio.gather(
             *(
@@ -100,44 +105,41 @@ async def spent_usd(database_url: str) -> tuple[Decimal, int]:
                     "SELECT usd_spent_nanos, usd_reserved_nanos FROM router_budget_counter "
                     "WHERE tenant_id = :t AND length(period) = 10"
                 ),
-                {"t": TENANT},
+                {"t": "budgeted"},
             )
         ).one()
     await engine.dispose()
     return Decimal(row[0]) / 10**9, int(row[1])
 
 
-async def test_budget_holds_across_two_processes(tmp_path, database_url, kafka_bootstrap, fake):
+async def test_budget_and_rate_limit_hold_across_two_processes(
+    tmp_path, database_url, kafka_bootstrap, fake
+):
     providers, url = fake
     budget = COST * ALLOWED
-    routing_file = routing(tmp_path / "routing.yaml", url, {"budget": {"day_usd": str(budget)}})
+    tenants = {
+        "budgeted": {"budget": {"day_usd": str(budget)}},
+        "limited": {"rate_limit": {"requests_per_minute": ALLOWED}},
+    }
+    routing_file = routing(tmp_path / "routing.yaml", url, tenants)
     processes = two_routers(tmp_path, database_url, kafka_bootstrap, routing_file)
     try:
-        statuses = await fire(processes)
+        budgeted = await fire(processes, "budgeted")
+        calls_within_budget = providers.calls["metered-model"]
+        # Fixed one-minute windows: a burst must not straddle two of them.
+        into_minute = time.time() % 60
+        if into_minute > 50:
+            await asyncio.sleep(60.5 - into_minute)
+        limited = await fire(processes, "limited")
     finally:
         for process in processes:
             process.stop()
-    assert providers.calls["metered-model"] == ALLOWED  # counted at the provider
-    assert statuses.count(200) == ALLOWED
-    assert statuses.count(402) == CONCURRENT - ALLOWED
+    assert calls_within_budget == ALLOWED  # counted at the provider
+    assert budgeted.count(200) == ALLOWED
+    assert budgeted.count(402) == CONCURRENT - ALLOWED
     spent, reserved = await spent_usd(database_url)
     assert spent == budget
     assert reserved == 0
-
-
-async def test_rate_limit_holds_across_two_processes(tmp_path, database_url, kafka_bootstrap, fake):
-    providers, url = fake
-    limits = {"rate_limit": {"requests_per_minute": ALLOWED}}
-    routing_file = routing(tmp_path / "routing.yaml", url, limits)
-    processes = two_routers(tmp_path, database_url, kafka_bootstrap, routing_file)
-    try:
-        # Fixed one-minute windows: keep the burst inside one window.
-        while time.time() % 60 > 50:
-            await asyncio.sleep(0.5)
-        statuses = await fire(processes)
-    finally:
-        for process in processes:
-            process.stop()
-    assert providers.calls["metered-model"] == ALLOWED
-    assert statuses.count(200) == ALLOWED
-    assert statuses.count(429) == CONCURRENT - ALLOWED
+    assert providers.calls["metered-model"] - calls_within_budget == ALLOWED
+    assert limited.count(200) == ALLOWED
+    assert limited.count(429) == CONCURRENT - ALLOWED
