@@ -137,15 +137,31 @@ def headers_to_dict(
     return out
 
 
+def _context_attributes(
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any],
+) -> dict[str, str]:
+    """The ce_* headers as text; EnvelopeError for one that is null or not UTF-8."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    attrs: dict[str, str] = {}
+    for name, raw in pairs:
+        if not name.startswith(_CE_PREFIX):
+            continue
+        if raw is None:
+            raise EnvelopeError(f"header {name} has a null value")
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise EnvelopeError(f"header {name} is not UTF-8 text: {exc}") from exc
+        attrs[name[len(_CE_PREFIX) :]] = str(raw)
+    return attrs
+
+
 def decode(
     headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any], value: bytes | None
 ) -> Envelope[Event]:
     """Parse a binary-mode record; raises a ContractError subclass saying what is wrong."""
-    attrs = {
-        k[len(_CE_PREFIX) :]: v
-        for k, v in headers_to_dict(headers).items()
-        if k.startswith(_CE_PREFIX)
-    }
+    attrs = _context_attributes(headers)
     missing = [name for name in _REQUIRED if not attrs.get(name)]
     if missing:
         raise EnvelopeError(

@@ -236,8 +236,7 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             return {}
         except Exception as exc:
             # aiokafka could not parse a record (e.g. a header name that is not UTF-8).
-            await self.unreadable.recover(self.consumer, exc, self._positions())
-            return {}
+            return await self.unreadable.recover(self.consumer, exc, self._positions())
         self.unreadable.clear()
         return {
             tp: [InboundRecord.from_consumer_record(r) for r in records]

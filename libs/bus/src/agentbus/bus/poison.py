@@ -21,6 +21,7 @@ from .records import InboundRecord
 __all__ = ["UnreadableRecordError", "UnreadableRecords"]
 
 log = logging.getLogger("agentbus.bus.consumer")
+_ISOLATION_LIMIT = 1000
 
 
 class UnreadableRecordError(Exception):
@@ -40,24 +41,28 @@ class UnreadableRecords:
 
     async def recover(
         self, consumer: Any, error: BaseException, positions: dict[TopicPartition, int | None]
-    ) -> None:
-        """Rewind every partition to what was handed out, then pass the unreadable record."""
+    ) -> dict[TopicPartition, list[InboundRecord]]:
+        """Find the record at fault, report it, move past it; returns records read before it.
+
+        Those records are whole and must be handled like any fetched ones.
+        """
         self._failures += 1
-        assigned = list(consumer.assignment())
+        assigned = sorted(consumer.assignment())
         for tp in assigned:
+            # Seeking drops what the client buffered: its half-read batch would otherwise
+            # advance the position past records that were never returned.
             position = positions.get(tp)
-            if position is not None:
-                consumer.seek(tp, position)
-        culprit = await self._find(consumer, assigned)
+            consumer.seek(tp, position if position is not None else await consumer.position(tp))
+        culprit, readable = await self._isolate(consumer, assigned)
         if culprit is None:
             log.error("fetch failed and no partition reproduces it: %r", error)
-            return
+            return {}
         offset = await consumer.position(culprit)
         cause = UnreadableRecordError(
             f"the Kafka client cannot parse this record ({type(error).__name__}: {error}); "
             "it was passed over, its bytes are still in the source topic at these coordinates"
         )
-        marker = InboundRecord(culprit.topic, culprit.partition, offset, None, None, [])
+        marker = InboundRecord(culprit.topic, culprit.partition, offset, None, b"", [])
         await self.dead_letters.dead_letter(marker, cause, attempts=1)
         consumer.seek(culprit, offset + 1)
         log.error(
@@ -66,22 +71,30 @@ class UnreadableRecords:
                 "fields": {"topic": culprit.topic, "partition": culprit.partition, "offset": offset}
             },
         )
+        return {culprit: readable} if readable else {}
 
-    async def _find(self, consumer: Any, assigned: list[TopicPartition]) -> TopicPartition | None:
+    async def _isolate(
+        self, consumer: Any, assigned: list[TopicPartition]
+    ) -> tuple[TopicPartition | None, list[InboundRecord]]:
+        """Read each partition alone, one record at a time, until one raises."""
         paused = set(consumer.paused())
         try:
             for tp in assigned:
                 consumer.pause(*[other for other in assigned if other != tp])
                 consumer.resume(tp)
                 start = await consumer.position(tp)
-                try:
-                    await consumer.getmany(tp, timeout_ms=2000, max_records=1)
-                except Exception:
-                    consumer.seek(tp, start)
-                    return tp
-                # Whatever came back is fetched again by the loop.
+                readable: list[InboundRecord] = []
+                for _ in range(_ISOLATION_LIMIT):
+                    try:
+                        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+                    except Exception:
+                        return tp, readable
+                    if not batch:
+                        break
+                    readable += [InboundRecord.from_consumer_record(r) for r in batch[tp]]
+                # This partition reads fine: the loop fetches it again from where it was.
                 consumer.seek(tp, start)
-            return None
+            return None, []
         finally:
             consumer.resume(*[tp for tp in assigned if tp not in paused])
             if paused:

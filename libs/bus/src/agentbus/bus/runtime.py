@@ -13,7 +13,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.kafka.security import parse_security
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
@@ -31,9 +30,9 @@ from .processor import Handler, Processor, Route
 from .records import OutboundRecord
 from .relay import OutboxRelay
 from .routes import Routes
-from .security import kafka_security
+from .security import client_options, kafka_security
 from .settings import BusSettings
-from .sink import BrokerSink
+from .sink import ProducerSink
 
 __all__ = ["Bus"]
 
@@ -78,7 +77,9 @@ class Bus:
         )
         self.engine = create_engine(settings.database_url)
         self.uow = UnitOfWorkFactory(self.engine)
-        self.sink = BrokerSink(self.broker)
+        self.tracer = (telemetry.tracer_provider if telemetry else trace).get_tracer("agentbus.bus")
+        # Its own producer: records go out exactly as given (dead letters keep their headers).
+        self.sink = ProducerSink(settings, tracer=self.tracer)
         self.relay = OutboxRelay(
             self.uow,
             self.sink,
@@ -89,7 +90,6 @@ class Bus:
         self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
         self.routes = Routes()
         self.loops: list[ConsumerLoop] = []
-        self.tracer = (telemetry.tracer_provider if telemetry else trace).get_tracer("agentbus.bus")
         provider = telemetry.meter_provider if telemetry else metrics.get_meter_provider()
         # One scope per bus: two buses in one process must not share (and drop) a gauge.
         self.meter = provider.get_meter(f"agentbus.bus.{service}")
@@ -206,14 +206,13 @@ class Bus:
 
         def new_consumer(listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=settings.bootstrap_servers,
                 client_id=f"{settings.client_id}-{topic}",
                 group_id=settings.consumer_group,
                 # Offsets are committed by the loop, only up to the lowest unsettled record.
                 enable_auto_commit=False,
                 auto_offset_reset=settings.auto_offset_reset,
                 max_poll_interval_ms=settings.max_poll_interval_ms,
-                **parse_security(kafka_security(settings.security)),
+                **client_options(settings),
             )
             consumer.subscribe([topic], listener=listener)
             return consumer
@@ -225,6 +224,7 @@ class Bus:
 
     async def _after_broker_start(self) -> None:
         # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
+        await self.sink.start()
         self.relay.start()
         self.pruner.start()
         self.loops = [self._loop_for(topic) for topic in self.routes.topics()]
@@ -237,3 +237,4 @@ class Bus:
         self.loops = []
         await self.pruner.stop()
         await self.relay.stop()
+        await self.sink.stop()
