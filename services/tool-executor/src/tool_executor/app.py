@@ -85,7 +85,7 @@ def create_app(
 
     from .consumers import subscribe
 
-    subscribe(bus, execute)
+    subscribe(bus, execute, settings.topics)
     holder: dict[str, ToolExecutor] = {}
 
     @asynccontextmanager

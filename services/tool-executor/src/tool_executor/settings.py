@@ -12,7 +12,7 @@ from agentbus.bus import BusSettings
 from agentbus.http import HttpSettings
 from agentbus.telemetry import TelemetrySettings
 
-__all__ = ["CallRetry", "Limits", "McpServer", "ToolExecutorSettings"]
+__all__ = ["CallRetry", "Limits", "McpServer", "ToolExecutorSettings", "Topics"]
 
 
 class CallRetry(BaseModel):
@@ -60,6 +60,14 @@ class McpServer(BaseModel):
     version: str = Field(default="1", description="version given to imported definitions")
 
 
+class Topics(BaseModel):
+    """Topics consumed; the catalogue's names unless a deployment namespaces them."""
+
+    requests: str = "tool.requests"
+    approval_requests: str = "approval.requests"
+    approval_decisions: str = "approval.decisions"
+
+
 class ToolExecutorSettings(BaseSettings):
     """Everything the tool-executor needs; defaults run locally."""
 
@@ -74,6 +82,7 @@ class ToolExecutorSettings(BaseSettings):
     )
     http: HttpSettings = HttpSettings(port=8083)
     telemetry: TelemetrySettings = TelemetrySettings()
+    topics: Topics = Topics()
     log_level: str = "INFO"
     tools_dir: Path | None = Field(
         default=None, description="YAML tool definitions loaded at start (default: bundled)"

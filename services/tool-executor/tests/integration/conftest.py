@@ -260,3 +260,56 @@ def tool_request(
 def settings_for() -> Callable[..., ToolExecutorSettings]:
     """Settings for a tool-executor on a given database (tests override the rest)."""
     return make_settings
+
+
+class TopicWatcher:
+    """Reads topics from their current end (other tests share them), for bounded waits."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.records: list[Any] = []
+        self._consumer: Any = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await self._consumer.start()
+        partitions = []
+        for topic in self.topics:
+            ids = self._consumer.partitions_for_topic(topic)
+            if ids is None:
+                await self._consumer._client.force_metadata_update()
+                ids = self._consumer.partitions_for_topic(topic) or set()
+            partitions.extend(TopicPartition(topic, p) for p in ids)
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve the end offsets now, before anything is produced
+            await self._consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._consumer.stop()
+
+    async def until(
+        self, predicate: Callable[[list[Any]], bool], *, timeout_s: float = 60.0
+    ) -> list[Any]:
+        """Poll until `predicate(records)` holds; AssertionError after `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not predicate(self.records):
+            if loop.time() > deadline:
+                raise AssertionError(f"condition not met on {self.topics} in {timeout_s}s")
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                self.records.extend(records)
+        return self.records
+
+
+@pytest.fixture
+def watch(kafka_bootstrap: str) -> Callable[[list[str]], TopicWatcher]:
+    """`async with watch([topics]) as watcher:` sees only records produced afterwards."""
+    return lambda topics: TopicWatcher(kafka_bootstrap, topics)
