@@ -8,7 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner
 
-from agentbus.bus import BusSettings, KafkaSecurity, cli, dlqtool
+from agentbus.bus import BusSettings, KafkaSecurity, cli, dlqtool, toolclients
 from agentbus.bus.security import client_options
 from agentbus.bus.sink import ProducerSink
 
@@ -68,7 +68,7 @@ def test_the_cli_takes_the_services_env_names(monkeypatch: pytest.MonkeyPatch) -
             seen.append((*security_of(self), self._client._bootstrap_servers))
             raise OSError("not connecting in a unit test")
 
-    monkeypatch.setattr(dlqtool, "AIOKafkaConsumer", Recording)
+    monkeypatch.setattr(toolclients, "AIOKafkaConsumer", Recording)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": None,  # the --bootstrap flag's own variable wins when set
         "AGENTBUS_BUS__BOOTSTRAP_SERVERS": "kafka.internal:9093",
@@ -91,7 +91,7 @@ def test_cli_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
             seen.append(security_of(self))
             raise OSError("stop")
 
-    monkeypatch.setattr(dlqtool, "AIOKafkaConsumer", Recording)
+    monkeypatch.setattr(toolclients, "AIOKafkaConsumer", Recording)
     env = {"AGENTBUS_BUS__SECURITY__PASSWORD": "pw", "AGENTBUS_BUS__SECURITY__USERNAME": "env"}
     args = ["--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "PLAIN"]
     args += ["--username", "flag", "dlq", "show", "orders", "0", "0", "--bootstrap", "b:1"]

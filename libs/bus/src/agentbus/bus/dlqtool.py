@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka import TopicPartition
+from aiokafka.admin import RecordsToDelete
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
 
 from .dlq import DLQ_HEADER_PREFIX, DeadLetterInfo, describe, redrive_headers
-from .security import client_options
+from .redrive_log import REDRIVE_GROUP_PREFIX, commit_positions, redrive_group, redriven, remember
 from .settings import BusSettings
+from .toolclients import (
+    DlqToolError,
+    Target,
+    bounded,
+    new_admin,
+    new_consumer,
+    new_producer,
+    one_line,
+    partitions_of,
+    started,
+    tool_settings,
+)
 
 __all__ = [
     "REDRIVE_GROUP_PREFIX",
@@ -35,17 +46,6 @@ __all__ = [
     "redrive",
     "redrive_group",
 ]
-
-REDRIVE_GROUP_PREFIX = "agentbus-dlq-redrive"
-_REDRIVEN_MARK = "redriven:"
-_MAX_METADATA = 3500  # below the broker's offset.metadata.max.bytes default (4096)
-
-T = TypeVar("T")
-Target = BusSettings | str
-
-
-class DlqToolError(Exception):
-    """A DLQ tool could not do what was asked; the message is one line for the operator."""
 
 
 @dataclass(frozen=True)
@@ -74,91 +74,6 @@ class DeadLetter:
         return any(k == f"{DLQ_HEADER_PREFIX}value.truncated" for k, _ in self.headers)
 
 
-def _settings(target: Target) -> BusSettings:
-    return BusSettings(bootstrap_servers=target) if isinstance(target, str) else target
-
-
-def _timeout_ms(settings: BusSettings) -> int:
-    return max(1000, int(settings.metadata_timeout_s * 1000))
-
-
-def new_consumer(target: Target, *, group: str | None = None) -> AIOKafkaConsumer:
-    """A consumer with the service's security, failing requests after the metadata timeout."""
-    settings = _settings(target)
-    return AIOKafkaConsumer(
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        request_timeout_ms=_timeout_ms(settings) + 1000,
-        metadata_max_age_ms=_timeout_ms(settings),
-        **client_options(settings),
-    )
-
-
-def new_producer(target: Target) -> AIOKafkaProducer:
-    """An acks=all idempotent producer that can send anything a topic accepts."""
-    settings = _settings(target)
-    return AIOKafkaProducer(
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=settings.max_request_size,
-        **client_options(settings),
-    )
-
-
-def new_admin(target: Target) -> AIOKafkaAdminClient:
-    """An admin client with the service's security."""
-    settings = _settings(target)
-    return AIOKafkaAdminClient(
-        request_timeout_ms=_timeout_ms(settings) + 1000, **client_options(settings)
-    )
-
-
-async def _bounded(settings: BusSettings, what: str, step: Awaitable[T]) -> T:
-    """`step` within the metadata timeout; a Kafka or timeout failure as one line."""
-    try:
-        return await asyncio.wait_for(step, timeout=settings.metadata_timeout_s)
-    except TimeoutError:
-        raise DlqToolError(
-            f"{what}: no answer from {settings.bootstrap_servers} within "
-            f"{settings.metadata_timeout_s:g}s"
-        ) from None
-    except KafkaError as exc:
-        raise DlqToolError(f"{what}: {_one_line(exc)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = (str(exc) or type(exc).__name__).splitlines()[0]
-    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
-
-
-async def _started(settings: BusSettings, client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
-    try:
-        await _bounded(settings, "connecting", client.start())
-    except BaseException:
-        await client.stop()
-        raise
-
-
-async def _partitions(
-    settings: BusSettings, consumer: AIOKafkaConsumer, topic: str, only: int | None = None
-) -> list[TopicPartition]:
-    """Partitions of `topic` from fresh metadata; DlqToolError when it or `only` is missing."""
-    await _bounded(
-        settings, f"reading metadata of {topic}", consumer._client.force_metadata_update()
-    )
-    numbers = sorted(consumer.partitions_for_topic(topic) or ())
-    if not numbers:
-        raise DlqToolError(f"topic {topic!r} does not exist")
-    if only is not None:
-        if only not in numbers:
-            raise DlqToolError(
-                f"topic {topic!r} has no partition {only} (partitions 0..{numbers[-1]})"
-            )
-        numbers = [only]
-    return [TopicPartition(topic, p) for p in numbers]
-
-
 async def read(
     target: Target,
     topic: str,
@@ -169,7 +84,7 @@ async def read(
 ) -> list[DeadLetter]:
     """Records from the start (or the group's position) up to the end as of now."""
     letters, _ = await _read(
-        _settings(target), topic, group=group, limit=limit, timeout_s=timeout_s
+        tool_settings(target), topic, group=group, limit=limit, timeout_s=timeout_s
     )
     return letters
 
@@ -179,12 +94,12 @@ async def _read(
 ) -> tuple[list[DeadLetter], dict[TopicPartition, int]]:
     """The letters, and per partition the position reached (next offset to read)."""
     consumer = new_consumer(settings, group=group)
-    await _started(settings, consumer)
+    await started(settings, consumer)
     try:
-        partitions = await _partitions(settings, consumer, topic)
+        partitions = await partitions_of(settings, consumer, topic)
         consumer.assign(partitions)
-        ends = await _bounded(settings, "reading end offsets", consumer.end_offsets(partitions))
-        starts = await _bounded(
+        ends = await bounded(settings, "reading end offsets", consumer.end_offsets(partitions))
+        starts = await bounded(
             settings, "reading start offsets", consumer.beginning_offsets(partitions)
         )
         reached: dict[TopicPartition, int] = {}
@@ -212,16 +127,16 @@ async def read_one(
     target: Target, topic: str, partition: int, offset: int, *, timeout_s: float = 10.0
 ) -> DeadLetter:
     """The record at `partition`/`offset`; DlqToolError when there is none."""
-    settings = _settings(target)
+    settings = tool_settings(target)
     consumer = new_consumer(settings)
-    await _started(settings, consumer)
+    await started(settings, consumer)
     try:
-        [tp] = await _partitions(settings, consumer, topic, only=partition)
+        [tp] = await partitions_of(settings, consumer, topic, only=partition)
         consumer.assign([tp])
         (start,) = (
-            await _bounded(settings, "reading offsets", consumer.beginning_offsets([tp]))
+            await bounded(settings, "reading offsets", consumer.beginning_offsets([tp]))
         ).values()
-        (end,) = (await _bounded(settings, "reading offsets", consumer.end_offsets([tp]))).values()
+        (end,) = (await bounded(settings, "reading offsets", consumer.end_offsets([tp]))).values()
         if not start <= offset < end:
             held = f"offsets {start}..{end - 1}" if end > start else "no records"
             raise DlqToolError(f"{topic} partition {partition} holds {held}; no offset {offset}")
@@ -237,11 +152,6 @@ async def read_one(
         await consumer.stop()
 
 
-def redrive_group(topic: str) -> str:
-    """The consumer group whose committed offsets remember what was redriven from `topic`."""
-    return f"{REDRIVE_GROUP_PREFIX}.{topic}"
-
-
 async def redrive(
     target: Target, topic: str, *, only: tuple[int, int] | None = None, limit: int = 1000
 ) -> list[DeadLetter]:
@@ -252,14 +162,14 @@ async def redrive(
     metadata, so a later full redrive skips it: each record is sent once. Redriving one
     record explicitly always sends it (a deliberate second attempt).
     """
-    settings = _settings(target)
+    settings = tool_settings(target)
     group = redrive_group(topic)
     if only is not None:
         letters = [await read_one(settings, topic, *only)]
         reached: dict[TopicPartition, int] = {}
         done: dict[int, set[int]] = {}
     else:
-        done, _ = await _redriven(settings, topic, group)
+        done, _ = await redriven(settings, topic, group)
         letters, reached = await _read(settings, topic, group=group, limit=limit, timeout_s=10.0)
         letters = [d for d in letters if d.offset not in done.get(d.partition, set())]
     for letter in letters:
@@ -270,9 +180,9 @@ async def redrive(
             raise DlqToolError(f"{where} was stored truncated (too large); it cannot be redriven")
     await _publish(settings, topic, letters)
     if only is not None:
-        await _remember(settings, topic, group, only)
+        await remember(settings, topic, group, only)
     elif reached:
-        await _commit(settings, group, reached, done)
+        await commit_positions(settings, group, reached, done)
     return letters
 
 
@@ -280,7 +190,7 @@ async def _publish(settings: BusSettings, topic: str, letters: Sequence[DeadLett
     if not letters:
         return
     producer = new_producer(settings)
-    await _started(settings, producer)
+    await started(settings, producer)
     try:
         futures = []
         for letter in letters:
@@ -297,101 +207,26 @@ async def _publish(settings: BusSettings, topic: str, letters: Sequence[DeadLett
             )
         await asyncio.gather(*futures)
     except KafkaError as exc:
-        raise DlqToolError(f"redriving from {topic}: {_one_line(exc)}") from None
+        raise DlqToolError(f"redriving from {topic}: {one_line(exc)}") from None
     finally:
         await producer.stop()
 
 
-async def _redriven(
-    settings: BusSettings, topic: str, group: str
-) -> tuple[dict[int, set[int]], dict[int, int]]:
-    """Per partition: offsets redriven one by one beyond the position, and the position."""
-    admin = new_admin(settings)
-    await _bounded(settings, "connecting", admin.start())
-    try:
-        committed = await _bounded(
-            settings, "reading redrive positions", admin.list_consumer_group_offsets(group)
-        )
-    finally:
-        await admin.close()
-    done: dict[int, set[int]] = {}
-    positions: dict[int, int] = {}
-    for tp, meta in committed.items():
-        if tp.topic != topic or meta.offset < 0:
-            continue
-        positions[tp.partition] = meta.offset
-        done[tp.partition] = _parse_mark(meta.metadata)
-    return done, positions
-
-
-async def _remember(settings: BusSettings, topic: str, group: str, only: tuple[int, int]) -> None:
-    partition, offset = only
-    done, positions = await _redriven(settings, topic, group)
-    position = positions.get(partition)
-    if position is not None and offset < position:
-        return  # a full redrive already passed it: nothing to remember
-    consumer = new_consumer(settings)
-    await _started(settings, consumer)
-    try:
-        tp = TopicPartition(topic, partition)
-        if position is None:
-            starts = await _bounded(settings, "reading offsets", consumer.beginning_offsets([tp]))
-            position = starts[tp]
-    finally:
-        await consumer.stop()
-    offsets = done.get(partition, set()) | {offset}
-    await _commit(
-        settings, group, {TopicPartition(topic, partition): position}, {partition: offsets}
-    )
-
-
-async def _commit(
-    settings: BusSettings,
-    group: str,
-    positions: dict[TopicPartition, int],
-    done: dict[int, set[int]],
-) -> None:
-    offsets = {}
-    for tp, position in positions.items():
-        pending = sorted(o for o in done.get(tp.partition, set()) if o >= position)
-        mark = _REDRIVEN_MARK + ",".join(map(str, pending)) if pending else ""
-        if len(mark) > _MAX_METADATA:
-            raise DlqToolError(
-                f"too many records of {tp.topic} partition {tp.partition} redriven one by one; "
-                "redrive the whole topic first"
-            )
-        offsets[tp] = OffsetAndMetadata(position, mark)
-    consumer = new_consumer(settings, group=group)
-    await _started(settings, consumer)
-    try:
-        consumer.assign(list(offsets))
-        await _bounded(settings, "committing the redrive position", consumer.commit(offsets))
-    finally:
-        await consumer.stop()
-
-
-def _parse_mark(metadata: str | None) -> set[int]:
-    if not metadata or not metadata.startswith(_REDRIVEN_MARK):
-        return set()
-    body = metadata.removeprefix(_REDRIVEN_MARK)
-    return {int(o) for o in body.split(",") if o.strip().isdigit()}
-
-
 async def purge(target: Target, topic: str) -> dict[int, int]:
     """Delete every record now in `topic`; returns records deleted per partition."""
-    settings = _settings(target)
+    settings = tool_settings(target)
     consumer = new_consumer(settings)
-    await _started(settings, consumer)
+    await started(settings, consumer)
     try:
-        partitions = await _partitions(settings, consumer, topic)
-        ends = await _bounded(settings, "reading offsets", consumer.end_offsets(partitions))
-        starts = await _bounded(settings, "reading offsets", consumer.beginning_offsets(partitions))
+        partitions = await partitions_of(settings, consumer, topic)
+        ends = await bounded(settings, "reading offsets", consumer.end_offsets(partitions))
+        starts = await bounded(settings, "reading offsets", consumer.beginning_offsets(partitions))
     finally:
         await consumer.stop()
     admin = new_admin(settings)
-    await _bounded(settings, "connecting", admin.start())
+    await bounded(settings, "connecting", admin.start())
     try:
-        await _bounded(
+        await bounded(
             settings,
             f"deleting records of {topic}",
             admin.delete_records({tp: RecordsToDelete(ends[tp]) for tp in partitions}),
