@@ -1,4 +1,4 @@
-"""Publishes committed outbox rows: soon after each commit, and by a sweep for leftovers."""
+"""Publishes committed outbox rows in write order: soon after each commit, and by a sweep."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ log = logging.getLogger("agentbus.bus.relay")
 class OutboxRelay:
     """Moves outbox rows to Kafka; at-least-once, consumers deduplicate by event id.
 
-    Once started, `publish_committed` only queues the ids and wakes the loop, so the
-    consumer goes on to its next record while the relay publishes whole batches. Rows
-    are durable before they are queued: a crash loses the queue, never the rows, which
-    the sweep sends once they are older than the grace period.
+    A commit only raises a watermark (the highest committed row id) and wakes the loop;
+    the loop publishes every unpublished row up to the watermark in id order, in
+    batches. Because it never picks rows by id list, it never overtakes an older row
+    (of the same key, say) that is still waiting, whatever falls behind. Rows are
+    durable before the watermark moves: a crash loses the watermark, never the rows,
+    which the sweep sends once they are older than the grace period.
     """
 
     def __init__(
@@ -42,22 +44,20 @@ class OutboxRelay:
         self.interval_s = interval_s
         self.grace_s = grace_s
         self.batch_size = batch_size
-        self._queued: list[int] = []
+        self._watermark = 0
         self._last_sweep = 0.0
         self._loop = BackgroundLoop("agentbus-outbox-relay", self._step, interval_s)
 
     async def publish_committed(self, ids: Sequence[int]) -> None:
-        """Publish rows a handler just committed: queued when running, else at once."""
+        """Publish rows a handler just committed: in the background when running."""
+        if not ids:
+            return
+        self._watermark = max(self._watermark, *ids)
         if self._loop.running:
-            if len(self._queued) > 10 * self.batch_size:
-                # Publishing is far behind (broker down?): the rows are safe in the
-                # database, so let the sweep take them rather than grow this list.
-                self._queued.clear()
-            self._queued.extend(ids)
             self._loop.wake()
             return
         try:
-            await self._relay(ids=ids, created_before=None)
+            await self._publish_up_to_watermark()
         except Exception:
             log.warning("outbox publish deferred to the sweep", exc_info=True)
 
@@ -66,7 +66,7 @@ class OutboxRelay:
         sent = 0
         while True:
             created_before = utcnow() - timedelta(seconds=self.grace_s)
-            count = await self._relay(ids=None, created_before=created_before)
+            count = await self._relay(up_to_id=None, created_before=created_before)
             sent += count
             if count < self.batch_size:
                 return sent
@@ -76,30 +76,28 @@ class OutboxRelay:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop, then publish what is still queued (the sweep of a later start would too)."""
+        """Stop, then publish up to the watermark (the sweep of a later start would too)."""
         await self._loop.stop()
-        if self._queued:
-            await self._drain_queue()
+        await self._publish_up_to_watermark()
 
     async def _step(self) -> None:
-        await self._drain_queue()
+        await self._publish_up_to_watermark()
         if time.monotonic() - self._last_sweep >= self.interval_s:
             self._last_sweep = time.monotonic()
             sent = await self.sweep()
             if sent:
                 log.info("outbox sweep published leftovers", extra={"fields": {"count": sent}})
 
-    async def _drain_queue(self) -> None:
-        while self._queued:
-            batch = self._queued[: self.batch_size]
-            await self._relay(ids=batch, created_before=None)
-            del self._queued[: len(batch)]
+    async def _publish_up_to_watermark(self) -> None:
+        while self._watermark:
+            if await self._relay(up_to_id=self._watermark, created_before=None) < self.batch_size:
+                return
 
-    async def _relay(self, *, ids: Sequence[int] | None, created_before: datetime | None) -> int:
+    async def _relay(self, *, up_to_id: int | None, created_before: datetime | None) -> int:
         async with self.sessions() as session:
             rows = await pending(
                 session,
-                ids=ids,
+                up_to_id=up_to_id,
                 created_before=created_before,
                 limit=self.batch_size,
                 skip_locked=self.skip_locked,

@@ -18,14 +18,17 @@ async def pending(
     session: AsyncSession,
     *,
     ids: Sequence[int] | None = None,
+    up_to_id: int | None = None,
     created_before: datetime | None = None,
     limit: int = 500,
     skip_locked: bool = False,
 ) -> list[OutboxEntry]:
-    """Unpublished entries in write order, optionally only `ids` or those older than a time."""
+    """Unpublished entries in write order: only `ids`, those up to an id, or older than a time."""
     query = select(OutboxEntry).where(col(OutboxEntry.published_at).is_(None))
     if ids is not None:
         query = query.where(col(OutboxEntry.id).in_(list(ids)))
+    if up_to_id is not None:
+        query = query.where(col(OutboxEntry.id) <= up_to_id)
     if created_before is not None:
         query = query.where(col(OutboxEntry.created_at) < created_before)
     query = query.order_by(col(OutboxEntry.id)).limit(limit)
