@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from agentbus.bus import BusSettings, InboundRecord, OutboundRecord
 from agentbus.bus.dlq import dead_letter_headers, describe
-from agentbus.bus.sink import TRUNCATED_VALUE_BYTES, ProducerSink
+from agentbus.bus.sink import ProducerSink
 from agentbus.testing import consume, create_topics, unique
 from contracts.envelope import headers_to_dict
 
@@ -97,7 +97,7 @@ async def test_a_dead_letter_too_large_for_its_dlq_is_stored_truncated(kafka_boo
 
     [stored] = await consume(kafka_bootstrap, letter.topic, count=1, timeout_s=60)
     assert (stored.partition, stored.offset) == (partition, offset)
-    assert stored.value == value[:TRUNCATED_VALUE_BYTES]
+    assert stored.value == value[: 64 * 1024]  # dlq_truncated_value_bytes
     h = headers_to_dict(stored.headers)
     assert h["dlq.value.truncated"] == "true"
     assert h["dlq.value.size"] == str(len(value))

@@ -85,4 +85,9 @@ class BusSettings(BaseModel):
     metadata_timeout_s: float = Field(
         default=5.0, gt=0, description="how long tools wait for topic metadata before failing"
     )
+    dlq_truncated_value_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="what is kept of a dead letter's value when its DLQ refuses it whole",
+    )
     security: KafkaSecurity = KafkaSecurity()

@@ -22,12 +22,9 @@ from .records import OutboundRecord
 from .security import client_options
 from .settings import BusSettings
 
-__all__ = ["TRUNCATED_VALUE_BYTES", "BrokerSink", "ProducerSink", "truncated_dead_letter"]
+__all__ = ["BrokerSink", "ProducerSink", "truncated_dead_letter"]
 
 log = logging.getLogger("agentbus.bus.sink")
-
-TRUNCATED_VALUE_BYTES = 64 * 1024
-"""What is kept of a dead letter's value that the DLQ topic refuses whole."""
 
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
@@ -38,9 +35,9 @@ class ProducerSink:
     Its own producer (acks=all, idempotent, `max_request_size` from settings) adds no
     header, so dead letters keep their original headers byte for byte. Each record gets
     a `<topic> publish` producer span in the trace its `ce_traceparent` names. A dead
-    letter the DLQ topic refuses as too large is stored once more with its value
-    truncated, its size and sha256 in `dlq.value.*` headers (its coordinates are already
-    in `dlq.original.*`), so a poison record can never stall its partition on size.
+    letter the DLQ topic refuses as too large is stored once more with its value cut to
+    `dlq_truncated_value_bytes`, its size and sha256 in `dlq.value.*` headers (its
+    coordinates are in `dlq.original.*`), so a poison record never stalls its partition.
     """
 
     def __init__(
@@ -122,7 +119,9 @@ class ProducerSink:
                     extra={"fields": {"topic": record.topic, "bytes": len(record.value or b"")}},
                 )
                 span.add_event("truncated", {"error": type(exc).__name__})
-                metadata = await (await self._enqueue(producer, truncated_dead_letter(record)))
+                keep = self.settings.dlq_truncated_value_bytes
+                cut = truncated_dead_letter(record, keep=keep)
+                metadata = await (await self._enqueue(producer, cut))
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
@@ -157,9 +156,7 @@ class ProducerSink:
         )
 
 
-def truncated_dead_letter(
-    record: OutboundRecord, *, keep: int = TRUNCATED_VALUE_BYTES
-) -> OutboundRecord:
+def truncated_dead_letter(record: OutboundRecord, *, keep: int) -> OutboundRecord:
     """The dead letter with its value cut to `keep` bytes and dlq.value.* headers saying so."""
     value = record.value or b""
     p = DLQ_HEADER_PREFIX
