@@ -133,13 +133,15 @@ def audit_router(
         action: Annotated[str | None, Query(pattern=_ACTION, max_length=128)] = None,
         since: Annotated[AwareDatetime | None, Query(description="occurred_at >= since")] = None,
         until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
-        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+        limit: Annotated[int, Query(ge=1, description="page size, at most the server's max")] = 100,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> AuditPage:
+        if limit > page_max:
+            raise ApiError(422, "request.invalid", f"limit: at most {page_max}")
         where = QueryFilter(run_id, action, since, until, _after(cursor), limit)
         async with uow(principal.tenant_id) as unit:
-            rows = await AuditRepository(unit).page(where)
-        items = [_view(row) for row in rows]
+            # Read inside the transaction: its end expires the loaded rows.
+            items = [_view(row) for row in await AuditRepository(unit).page(where)]
         next_cursor = _cursor(items[-1].seq) if len(items) == limit else None
         await audited(principal, "query", {"run_id": run_id, "action": action, "n": len(items)})
         return AuditPage(items=items, next_cursor=next_cursor)
@@ -147,10 +149,10 @@ def audit_router(
     async def run_report(principal: Principal, run_id: str) -> dict[str, Any]:
         async with uow(principal.tenant_id) as unit:
             rows = await AuditRepository(unit).for_run(run_id)
-        if not rows:
+            entries = [(row.seq, row.hash, orjson.loads(row.body)) for row in rows]
+        if not entries:
             raise not_found("run", run_id)
         await audited(principal, f"report:{run_id}", {"run_id": run_id})
-        entries = [(row.seq, row.hash, orjson.loads(row.body)) for row in rows]
         return build_report(principal.tenant_id, run_id, entries)
 
     @router.get("/runs/{run_id}/report", summary="Compliance report of a run (JSON)")

@@ -244,7 +244,7 @@ def report(
         try:
             async with UnitOfWorkFactory(engine)(tenant) as work:
                 rows = await AuditRepository(work).for_run(run_id)
-            return [(r.seq, r.hash, orjson.loads(r.body)) for r in rows]
+                return [(r.seq, r.hash, orjson.loads(r.body)) for r in rows]
         finally:
             await engine.dispose()
 
