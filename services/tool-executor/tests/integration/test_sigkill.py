@@ -5,7 +5,6 @@ retried call carries the same Idempotency-Key and the server dedupes on it (like
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agentbus.testing import create_topics, produce, raw_record, unique
+from agentbus.testing import create_topics, eventually, produce, raw_record, unique
 from contracts.envelope import decode, headers_to_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -132,9 +131,11 @@ async def test_sigkill_between_call_and_commit_loses_nothing_and_charges_once(
     try:
         async with watch(["tool.results"]) as watcher:
             await produce(kafka_bootstrap, topics["requests"], [raw_record(r) for r in requests])
-            async with asyncio.timeout(90):
-                while first.poll() is None:
-                    await asyncio.sleep(0.1)
+
+            async def first_is_dead() -> bool:
+                return first.poll() is not None
+
+            await eventually(first_is_dead, timeout_s=90, what="the payment server killed it")
             assert first.returncode == -signal.SIGKILL, log.read_text()[-3000:]
             assert killed
             second = _start(env, log)
