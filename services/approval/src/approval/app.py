@@ -20,6 +20,7 @@ from . import __version__
 from .api import approval_router
 from .decisions import Decisions
 from .handlers import Handlers
+from .metrics import ApprovalMetrics
 from .outcomes import Outcomes
 from .settings import ApprovalSettings
 from .timers import TimerFirer
@@ -62,12 +63,14 @@ def create_app(
     """Build the approval service from settings; nothing connects until it starts."""
     _ensure_sqlite_dir(settings.bus.database_url)
     bus = Bus(settings.bus, service="approval", telemetry=telemetry, migrations=[MIGRATIONS])
+    meters = ApprovalMetrics.create(telemetry.meter_provider if telemetry else None)
     outcomes = Outcomes(
         webhook_tenants=frozenset(settings.webhooks.targets),
         expiry_warning=timedelta(seconds=settings.expiry_warning_s),
         requests_topic=settings.topics.requests,
         decisions_topic=settings.topics.decisions,
         audit_topic=settings.topics.audit,
+        metrics=meters,
     )
     handlers = Handlers(outcomes)
     bus.consumer(
@@ -77,7 +80,7 @@ def create_app(
     )(handlers.on_request)
 
     firer = TimerFirer(bus.uow, bus.relay.publish_committed, batch_size=settings.timer_batch_size)
-    sender = WebhookSender(bus.uow, settings.webhooks)
+    sender = WebhookSender(bus.uow, settings.webhooks, metrics=meters)
 
     async def fire_timers() -> None:
         await firer.fire_due()

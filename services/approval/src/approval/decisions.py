@@ -80,6 +80,7 @@ class Decisions:
                 delegated_to_voter=given_to.get(voter.subject),
             )
         except ApprovalError as exc:
+            self._count_vote(row.tenant_id, choice, exc.code)
             await self._refused(uow, row, voter, f"approval.{choice.value}", exc)
             raise
         repo.add_vote(
@@ -119,6 +120,7 @@ class Decisions:
                 actor=user(voter.subject),
             )
         await uow.commit()
+        self._count_vote(row.tenant_id, choice, "accepted")
         return VoteResult(
             row.id, Status(row.status), counted.approvals, counted.rejections, decided
         )
@@ -174,6 +176,11 @@ class Decisions:
             ),
         )
         await uow.commit()
+
+    def _count_vote(self, tenant: str, choice: Choice, result: str) -> None:
+        self.outcomes.metrics.votes.add(
+            1, {"tenant": tenant, "choice": choice.value, "result": result}
+        )
 
     async def _refused(
         self, uow: UnitOfWork, row: ApprovalRow, who: Voter, action: str, exc: ApprovalError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agentbus.storage import UnitOfWork
@@ -16,6 +16,7 @@ from contracts.types import Actor
 from . import timers
 from .domain import Status
 from .events import SERVICE, audit, deadline_timer, decided, webhook_body
+from .metrics import ApprovalMetrics
 from .store import ApprovalRepository
 from .tables import ApprovalRow, WebhookDelivery
 
@@ -38,6 +39,7 @@ class Outcomes:
     requests_topic: str = "approval.requests"
     decisions_topic: str = "approval.decisions"
     audit_topic: str = "audit.log"
+    metrics: ApprovalMetrics = field(default_factory=ApprovalMetrics.create)
 
     def audit(self, uow: UnitOfWork, envelope: Envelope[AuditRecorded]) -> None:
         """Queue an audit record in the outbox."""
@@ -58,6 +60,9 @@ class Outcomes:
         if not await ApprovalRepository(uow).finish(row.id, status, reason=reason, at=at):
             return False
         row.status, row.reason, row.decided_at = status.value, reason, at
+        tags = {"tenant": row.tenant_id, "outcome": status.value}
+        self.metrics.decisions.add(1, tags)
+        self.metrics.time_to_decision.record((at - row.created_at).total_seconds(), tags)
         uow.publish(
             decided(row, status, deciders=deciders, reason=reason, at=at),
             topic=self.decisions_topic,

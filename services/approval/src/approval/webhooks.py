@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from agentbus.storage import UnitOfWorkFactory
 from agentbus.storage.tables import utcnow
 
+from .metrics import ApprovalMetrics
 from .settings import WebhookSettings
 from .tables import WebhookDelivery
 
@@ -56,8 +57,10 @@ class WebhookSender:
         settings: WebhookSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: ApprovalMetrics | None = None,
     ) -> None:
         self.sessions = uow_factory.sessions
+        self.metrics = metrics or ApprovalMetrics.create()
         self.settings = settings
         self.client = httpx.AsyncClient(timeout=settings.timeout_s, transport=transport)
 
@@ -128,6 +131,9 @@ class WebhookSender:
                 error = None if response.is_success else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
+        self.metrics.webhooks.add(
+            1, {"tenant": tenant, "result": "ok" if error is None else "failed"}
+        )
         await self._settle(delivery_id, attempts + 1, error)
 
     async def _settle(self, delivery_id: int, attempts: int, error: str | None) -> None:

@@ -242,13 +242,15 @@ async def running(
     topics: ApprovalTopics | None = None,
     *,
     partitions: int = 1,
+    telemetry: Any = None,
     **kwargs: Any,
 ) -> AsyncIterator[Harness]:
     """Start the service (bus, loops, HTTP) and yield a harness; stop it afterwards."""
     topics = topics or make_topics()
     names = [topics.requests, topics.decisions, topics.audit, topics.requests + ".dlq"]
     await create_topics(bootstrap, names, partitions=partitions)
-    service = create_app(make_settings(bootstrap, database_url, topics, **kwargs))
+    settings = make_settings(bootstrap, database_url, topics, **kwargs)
+    service = create_app(settings, telemetry=telemetry)
     async with serving(service.http) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         await service.bus.wait_until_assigned()
         yield Harness(bootstrap, topics, Client(http), url)

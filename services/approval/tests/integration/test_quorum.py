@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from agentbus.telemetry import TelemetrySettings, setup_telemetry
 from contracts.events.approval import ApprovalDecided
 
 from .harness import approval_request, running, wait_events
@@ -10,7 +13,11 @@ from .harness import approval_request, running, wait_events
 async def test_two_of_three_complete_and_one_vote_does_not(
     kafka_bootstrap: str, database_url: str
 ) -> None:
-    async with running(kafka_bootstrap, database_url) as h:
+    reader = InMemoryMetricReader()
+    telemetry = setup_telemetry(
+        "approval", TelemetrySettings(), metric_readers=(reader,), set_global=False
+    )
+    async with running(kafka_bootstrap, database_url, telemetry=telemetry) as h:
         request = approval_request(required=2)
         await h.send(request)
         approval = await h.approval_for(request.id)
