@@ -40,7 +40,10 @@ def _call(method: str, url: str, key: str, path: str, body: dict[str, Any] | Non
         response = client.request(
             method, path, json=body, headers={"Authorization": f"Bearer {key}"}
         )
-    payload = response.json() if response.content else {}
+    try:
+        payload = response.json() if response.content else {}
+    except ValueError:  # a proxy's HTML error page, say
+        payload = {"code": "http_error", "message": response.text[:200]}
     if response.is_error:
         typer.echo(
             f"error {response.status_code} {payload.get('code')}: {payload.get('message')}",
