@@ -131,3 +131,10 @@ def test_verdict_never_contains_raw_values(guard: Guard) -> None:
     assert verdict.decision is Action.BLOCK
     for value in planted:
         assert value not in text
+
+
+def test_overlapping_entities_are_all_reported_and_masked_as_one(guard: Guard) -> None:
+    policy = _policy("categories: {pii: {action: mask}}\n")
+    verdict = guard.check("ABN 15 622 432 011 today", policy, KEYS)
+    assert {f.entity for f in verdict.findings} == {"AU_ABN", "PHONE_NUMBER"}
+    assert verdict.masked_content == "ABN <AU_ABN> today"

@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 _NON_DIGIT = re.compile(r"\D")
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")  # an IPv4 address, never a phone
 
 # IIN ranges of the networks people actually paste (ISO/IEC 7812 prefixes), with lengths.
 _ISSUERS: tuple[tuple[str, tuple[tuple[int, int], ...], frozenset[int]], ...] = (
@@ -92,7 +93,7 @@ def valid_phone(candidate: str, regions: tuple[str, ...]) -> float | None:
     digits, trunk prefix included), so an arbitrary digit run is not "valid somewhere".
     """
     digits = _NON_DIGIT.sub("", candidate)
-    if not 7 <= len(digits) <= 15:
+    if not 7 <= len(digits) <= 15 or _DOTTED_QUAD.fullmatch(candidate):
         return None
     international = candidate.startswith("+")
     for region in ("ZZ",) if international else regions:

@@ -85,13 +85,24 @@ def mask_value(
 def apply_masks(
     text: str, replacements: Sequence[Replacement], keys: TenantKeys
 ) -> tuple[str, list[VaultEntry]]:
-    """`text` with every span replaced (spans do not overlap), and the new vault entries."""
+    """`text` with every span replaced, and the new vault entries.
+
+    Overlapping spans (one value seen as two entities) are merged into one replacement,
+    labelled by the longest of them, so no tail of a value survives.
+    """
+    merged: list[Replacement] = []
+    for item in sorted(replacements, key=lambda r: (r.start, r.start - r.end)):
+        if merged and item.start < merged[-1].end:
+            last = merged[-1]
+            if item.end > last.end:
+                longest = item if item.end - item.start > last.end - last.start else last
+                merged[-1] = Replacement(last.start, item.end, longest.entity, longest.style)
+            continue
+        merged.append(item)
     out: list[str] = []
     vault: list[VaultEntry] = []
     cursor = 0
-    for item in sorted(replacements, key=lambda r: r.start):
-        if item.start < cursor:
-            continue
+    for item in merged:
         out.append(text[cursor : item.start])
         masked, entry = mask_value(item.entity, text[item.start : item.end], item.style, keys)
         out.append(masked)

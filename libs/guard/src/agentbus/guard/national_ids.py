@@ -29,6 +29,11 @@ class NationalId:
     caseless: bool = False
 
 
+def _digits(body: str) -> str:
+    """A numeric id not cut out of a longer digit run (a card, an IBAN, a phone)."""
+    return rf"(?<![\w-])(?<!\d )(?<!\d\.){body}(?![ -]?\d)(?![\w-])"
+
+
 def _aadhaar(value: str) -> bool:
     # stdnum also rejects palindromes; Verhoeff alone is the published check.
     return aadhaar.is_valid(value) and verhoeff.is_valid(value.replace(" ", "").replace("-", ""))
@@ -37,7 +42,7 @@ def _aadhaar(value: str) -> bool:
 NATIONAL_IDS: tuple[NationalId, ...] = (
     NationalId(
         "US_ITIN",
-        r"\b9\d{2}[- ]?(?:5\d|6[0-5]|7\d|8[0-8]|9[0-2]|9[4-9])[- ]?\d{4}\b",
+        _digits(r"9\d{2}[- ]?(?:5\d|6[0-5]|7\d|8[0-8]|9[0-2]|9[4-9])[- ]?\d{4}"),
         itin.is_valid,
         0.7,
         ("itin", "taxpayer"),
@@ -51,14 +56,22 @@ NATIONAL_IDS: tuple[NationalId, ...] = (
         ("codice fiscale", "fiscal code"),
     ),
     NationalId(
-        "IN_AADHAAR", r"\b[2-9]\d{3}[ -]?\d{4}[ -]?\d{4}\b", _aadhaar, 0.6, ("aadhaar", "uidai")
+        "IN_AADHAAR",
+        _digits(r"[2-9]\d{3}[ -]?\d{4}[ -]?\d{4}"),
+        _aadhaar,
+        0.6,
+        ("aadhaar", "uidai"),
     ),
     NationalId("IN_PAN", r"\b[A-Z]{3}[ABCFGHLJPT][A-Z]\d{4}[A-Z]\b", pan.is_valid, 0.6, ("pan",)),
-    NationalId("AU_TFN", r"\b\d{3} ?\d{3} ?\d{3}\b", tfn.is_valid, 0.3, ("tfn", "tax file")),
+    NationalId("AU_TFN", _digits(r"\d{3} ?\d{3} ?\d{3}"), tfn.is_valid, 0.3, ("tfn", "tax file")),
     NationalId(
-        "AU_ABN", r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b", abn.is_valid, 0.5, ("abn", "business number")
+        "AU_ABN",
+        _digits(r"\d{2} ?\d{3} ?\d{3} ?\d{3}"),
+        abn.is_valid,
+        0.5,
+        ("abn", "business number"),
     ),
-    NationalId("PL_PESEL", r"\b\d{11}\b", pesel.is_valid, 0.5, ("pesel",)),
+    NationalId("PL_PESEL", _digits(r"\d{11}"), pesel.is_valid, 0.5, ("pesel",)),
     NationalId(
         "FI_PERSONAL_IDENTITY_CODE",
         r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b",

@@ -68,7 +68,8 @@ _PII: tuple[Rule, ...] = (
     Rule(
         "email",
         "EMAIL_ADDRESS",
-        r"\b[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",
+        # Not after ':' or '/': `scheme://user:pass@host` holds credentials, not an address.
+        r"(?<![\w.%+'/:-])[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",
         _plain(checksums.valid_email),
         context=("email", "e-mail", "mail", "contact"),
     ),

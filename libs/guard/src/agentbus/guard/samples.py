@@ -168,7 +168,8 @@ def us_ssn(rng: random.Random) -> tuple[str, str]:
         [
             f"000-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}",
             f"666-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}",
-            f"{rng.randint(900, 999)}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}",
+            # Area 9xx with a group outside the ITIN ranges (those would be valid ITINs).
+            f"{rng.randint(900, 999)}-{rng.randint(1, 49):02d}-{rng.randint(1, 9999):04d}",
             f"{area:03d}-00-{rng.randint(1, 9999):04d}",
             f"{area:03d}-{rng.randint(1, 99):02d}-0000",
         ]
@@ -350,7 +351,10 @@ def _private_key(rng: random.Random) -> tuple[str, str]:
 
 def _connection(rng: random.Random) -> tuple[str, str]:
     scheme = rng.choice(["postgresql", "mysql", "mongodb+srv", "redis", "amqp"])
-    user, host = rng.choice(["app", "svc_orders", "admin"]), rng.choice(["db.internal", "10.0.3.7"])
+    user, host = (
+        rng.choice(["app", "svc_orders", "admin"]),
+        rng.choice(["db.internal", "orders-db.prod"]),
+    )
     password = _chars(rng, _ALNUM, rng.randint(10, 20))
     placeholder = rng.choice(["${DB_PASSWORD}", "<password>", "password", "{{ secret }}"])
     return (

@@ -106,12 +106,29 @@ def _with_context(rule: Rule, lowered: str, start: int, score: float) -> float:
     return round(score, 3)
 
 
+_FALLBACKS = frozenset({"HIGH_ENTROPY_STRING", "GENERIC_SECRET"})
+
+
+def _overlap(a: Detection, b: Detection) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
 def resolve_overlaps(found: list[Detection]) -> list[Detection]:
-    """Keep the best of overlapping detections: score, then rule priority, then length."""
+    """Drop duplicates: overlapping hits of one entity keep the best (score, priority, length).
+
+    Different entities may overlap and are all kept (a 12-digit run can be a valid
+    Aadhaar and a valid phone number; the policy's strictest action applies). Fallback
+    detectors (high entropy, generic assignments) give way to any specific detection.
+    """
     if len(found) < 2:
         return found
     kept: list[Detection] = []
-    for candidate in sorted(found, key=lambda d: (-d.score, -d.priority, d.start - d.end, d.start)):
-        if all(candidate.end <= k.start or candidate.start >= k.end for k in kept):
-            kept.append(candidate)
-    return sorted(kept, key=lambda d: d.start)
+    ranked = sorted(found, key=lambda d: (-d.score, -d.priority, d.start - d.end, d.start))
+    specific = [d for d in ranked if d.entity not in _FALLBACKS]
+    for candidate in ranked:
+        if candidate.entity in _FALLBACKS and any(_overlap(candidate, s) for s in specific):
+            continue
+        if any(k.entity == candidate.entity and _overlap(candidate, k) for k in kept):
+            continue
+        kept.append(candidate)
+    return sorted(kept, key=lambda d: (d.start, d.end))
