@@ -33,6 +33,7 @@ from .routes import Routes
 from .security import client_options, kafka_security
 from .settings import BusSettings
 from .sink import ProducerSink
+from .timers import TimerPoller
 
 __all__ = ["Bus"]
 
@@ -86,6 +87,12 @@ class Bus:
             interval_s=settings.outbox_relay_interval_s,
             grace_s=settings.outbox_relay_grace_s,
             batch_size=settings.outbox_batch_size,
+        )
+        self.timers = TimerPoller(
+            self.uow,
+            self.relay,
+            interval_s=settings.timer_poll_interval_s,
+            batch_size=settings.timer_batch_size,
         )
         self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
         self.routes = Routes()
@@ -163,9 +170,9 @@ class Bus:
         """Delete inbox and published outbox rows older than the retention setting."""
         cutoff = datetime.now(UTC) - timedelta(days=self.settings.bookkeeping_retention_days)
         async with self.uow.sessions() as session:
-            inbox, outbox = await prune(session, handled_before=cutoff)
-        if inbox or outbox:
-            log.info("pruned bookkeeping", extra={"fields": {"inbox": inbox, "outbox": outbox}})
+            pruned = await prune(session, handled_before=cutoff)
+        if any(pruned):
+            log.info("pruned bookkeeping", extra={"fields": pruned._asdict()})
 
     async def wait_until_assigned(self, timeout_s: float = 30.0) -> None:
         """Return once every consumer holds partitions (readiness); TimeoutError otherwise."""
@@ -226,6 +233,7 @@ class Bus:
         # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
         await self.sink.start()
         self.relay.start()
+        self.timers.start()
         self.pruner.start()
         self.loops = [self._loop_for(topic) for topic in self.routes.topics()]
         for loop in self.loops:
@@ -236,5 +244,6 @@ class Bus:
             await loop.stop()
         self.loops = []
         await self.pruner.stop()
+        await self.timers.stop()  # before the relay, which then sends what they fired
         await self.relay.stop()
         await self.sink.stop()

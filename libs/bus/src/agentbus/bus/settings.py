@@ -48,6 +48,10 @@ class BusSettings(BaseModel):
         default=5.0, ge=0, description="age before the background relay takes an outbox row"
     )
     outbox_batch_size: int = Field(default=500, ge=1)
+    timer_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="how often due timers are fired (their worst lateness)"
+    )
+    timer_batch_size: int = Field(default=500, ge=1, description="timers fired per transaction")
     commit_every: int = Field(
         default=100, ge=1, description="settled records between offset commits (1 = each)"
     )

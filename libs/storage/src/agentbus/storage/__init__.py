@@ -1,10 +1,11 @@
-"""Storage shared by agentbus services: engines, unit of work, inbox and outbox."""
+"""Storage shared by agentbus services: engines, unit of work, inbox, outbox and timers."""
 
 from .engine import create_engine, is_postgres, to_async_url
 from .outbox import mark_published, pending
 from .repository import CrossTenantError, TenantRepository
-from .retention import prune
-from .tables import BusTable, InboxEntry, OutboxEntry, bus_metadata
+from .retention import Pruned, prune
+from .tables import BusTable, InboxEntry, OutboxEntry, TimerEntry, bus_metadata
+from .timers import fire_due
 from .uow import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
@@ -13,11 +14,14 @@ __all__ = [
     "DuplicateEventError",
     "InboxEntry",
     "OutboxEntry",
+    "Pruned",
     "TenantRepository",
+    "TimerEntry",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "bus_metadata",
     "create_engine",
+    "fire_due",
     "is_postgres",
     "mark_published",
     "pending",

@@ -1,14 +1,25 @@
-"""Inbox and outbox tables: the two halves of effectively-once processing."""
+"""The bus's tables: inbox and outbox (effectively-once processing) and durable timers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BusTable", "InboxEntry", "OutboxEntry", "bus_metadata", "utcnow"]
+__all__ = ["BusTable", "InboxEntry", "OutboxEntry", "TimerEntry", "bus_metadata", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -60,5 +71,44 @@ class OutboxEntry(BusTable, table=True):
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
     published_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+# Pending timers only: fired and cancelled rows never slow the scan for due ones.
+_PENDING = text("fired_at IS NULL AND cancelled_at IS NULL")
+
+
+class TimerEntry(BusTable, table=True):
+    """An encoded event to move to the outbox once `fire_at` has passed, unless cancelled."""
+
+    __tablename__ = "agentbus_timers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "timer_id", name="uq_agentbus_timers_tenant_timer"),
+        Index(
+            "ix_agentbus_timers_due",
+            "fire_at",
+            "id",
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    tenant_id: str = Field(max_length=255)
+    timer_id: str = Field(max_length=255)
+    event_id: str = Field(max_length=255, unique=True)
+    topic: str = Field(max_length=255)
+    key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
+    fire_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    fired_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    cancelled_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )

@@ -1,11 +1,13 @@
-"""Unit of work: one transaction holding a handler's state, its inbox entry and outbox."""
+"""Unit of work: one transaction holding a handler's state, inbox entry, outbox and timers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
@@ -15,7 +17,7 @@ from agentbus.telemetry import current_traceparent
 from contracts.envelope import Envelope, encode
 from contracts.topics import topic_for_event
 
-from .tables import InboxEntry, OutboxEntry
+from .tables import InboxEntry, OutboxEntry, TimerEntry, utcnow
 
 __all__ = ["DuplicateEventError", "UnitOfWork", "UnitOfWorkFactory"]
 
@@ -115,6 +117,41 @@ class UnitOfWork:
 
     def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
         """Queue an event in the outbox; it is published only if this unit commits."""
+        entry = OutboxEntry(**self._encoded(envelope, topic))
+        self.session.add(entry)
+        self._outbox.append(entry)
+
+    def schedule(
+        self, envelope: Envelope[Any], *, at: datetime, timer_id: str, topic: str | None = None
+    ) -> None:
+        """Publish `envelope` once, at or after `at`, if this unit commits and no one cancels.
+
+        `timer_id` names the timer within the tenant (e.g. "step-timeout:<run>:<step>:<n>")
+        and is unique for as long as the row is kept: scheduling it again fails the commit.
+        """
+        if at.tzinfo is None:
+            raise ValueError(f"timer {timer_id!r}: `at` must be timezone-aware, got {at!r}")
+        fields = self._encoded(envelope, topic)
+        # Stored in UTC: SQLite keeps no zone, so every stored time must share one.
+        self.session.add(TimerEntry(**fields, timer_id=timer_id, fire_at=at.astimezone(UTC)))
+
+    async def cancel_timer(self, timer_id: str) -> bool:
+        """Cancel this tenant's pending timer; False if unknown, fired or already cancelled."""
+        await self.session.flush()  # a timer scheduled earlier in this unit is cancellable
+        result = await self.session.exec(
+            update(TimerEntry)
+            .where(
+                col(TimerEntry.tenant_id) == self.tenant_id,
+                col(TimerEntry.timer_id) == timer_id,
+                col(TimerEntry.fired_at).is_(None),
+                col(TimerEntry.cancelled_at).is_(None),
+            )
+            .values(cancelled_at=utcnow())
+        )
+        return bool(result.rowcount)
+
+    def _encoded(self, envelope: Envelope[Any], topic: str | None) -> dict[str, Any]:
+        """The outbox columns of `envelope`, exactly as it will go on the wire."""
         if envelope.tenantid != self.tenant_id:
             raise PermissionError(
                 f"event for tenant {envelope.tenantid!r} published inside a unit of work "
@@ -124,16 +161,14 @@ class UnitOfWork:
             # Stamp the handler's trace so the consumer of this event joins the same trace.
             envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
         record = encode(envelope)
-        entry = OutboxEntry(
-            event_id=envelope.id,
-            tenant_id=envelope.tenantid,
-            topic=topic or topic_for_event(envelope.type).name,
-            key=record.key,
-            value=record.value,
-            headers=[[name, value.decode()] for name, value in record.headers],
-        )
-        self.session.add(entry)
-        self._outbox.append(entry)
+        return {
+            "event_id": envelope.id,
+            "tenant_id": envelope.tenantid,
+            "topic": topic or topic_for_event(envelope.type).name,
+            "key": record.key,
+            "value": record.value,
+            "headers": [[name, value.decode()] for name, value in record.headers],
+        }
 
     async def commit(self) -> None:
         """Commit state, inbox and outbox together; remember which outbox rows to relay."""
