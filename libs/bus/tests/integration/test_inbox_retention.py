@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from agentbus.bus import BusSettings
+from agentbus.bus import Bus, BusSettings
 from agentbus.bus.admin import wait_for_leaders
 from agentbus.bus.retention import (
     BookkeepingRetentionError,
@@ -13,6 +13,7 @@ from agentbus.bus.retention import (
     check_inbox_retention,
 )
 from agentbus.testing import unique
+from agentbus.testing.effects import record_effect
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +52,20 @@ async def test_without_a_cluster_the_catalogue_decides():
     assert found == {"usage.records": 400 * DAY_MS, "audit.log": -1}
     with pytest.raises(BookkeepingRetentionError, match=r"usage\.records"):
         await check_inbox_retention(settings, ["usage.records"])
+
+
+async def test_a_bus_refuses_to_start_when_its_inbox_would_forget_too_early(
+    kafka_bootstrap, sqlite_url
+):
+    ten_days = await topic_with_retention(kafka_bootstrap, 10 * DAY_MS)
+    settings = BusSettings(
+        bootstrap_servers=kafka_bootstrap,
+        database_url=sqlite_url,
+        consumer_group=unique("g"),
+        bookkeeping_retention_days=9,
+    )
+    bus = Bus(settings, service="test")
+    bus.consumer(ten_days, event_types={"agentbus.task.submitted.v1"})(record_effect)
+    with pytest.raises(BookkeepingRetentionError, match="at least 10"):
+        await bus.start()
+    await bus.engine.dispose()

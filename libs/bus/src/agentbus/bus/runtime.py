@@ -29,6 +29,7 @@ from .io import IoHandler
 from .processor import Handler, Processor, Route
 from .records import OutboundRecord
 from .relay import OutboxRelay
+from .retention import InboxRetention, check_inbox_retention
 from .routes import Routes
 from .security import client_options, kafka_security
 from .settings import BusSettings
@@ -96,6 +97,9 @@ class Bus:
         )
         self.pruner = BackgroundLoop("agentbus-bookkeeping-prune", self.prune, 3600)
         self.routes = Routes()
+        self.inbox_retention = InboxRetention(
+            timedelta(days=settings.bookkeeping_retention_days), frozenset()
+        )
         self.loops: list[ConsumerLoop] = []
         provider = telemetry.meter_provider if telemetry else metrics.get_meter_provider()
         # One scope per bus: two buses in one process must not share (and drop) a gauge.
@@ -167,10 +171,11 @@ class Bus:
                 yield Observation(lag, attributes)
 
     async def prune(self) -> None:
-        """Delete inbox and published outbox rows older than the retention setting."""
-        cutoff = datetime.now(UTC) - timedelta(days=self.settings.bookkeeping_retention_days)
+        """Delete bookkeeping no redelivery can need: inbox rows past the topics' retention."""
+        plan = self.inbox_retention
+        cutoff = datetime.now(UTC) - plan.prune_after
         async with self.uow.sessions() as session:
-            pruned = await prune(session, handled_before=cutoff)
+            pruned = await prune(session, handled_before=cutoff, keep_topics=plan.keep_forever)
         if any(pruned):
             log.info("pruned bookkeeping", extra={"fields": pruned._asdict()})
 
@@ -228,6 +233,9 @@ class Bus:
 
     async def _before_broker_start(self) -> None:
         await upgrade(self.engine, self.migrations)
+        if self.routes.topics():
+            # Refuses to start when inbox rows would be pruned before Kafka forgets the records.
+            self.inbox_retention = await check_inbox_retention(self.settings, self.routes.topics())
 
     async def _after_broker_start(self) -> None:
         # An async hook: FastStream runs sync hooks in a thread, where there is no loop.
