@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from planner.app import Planner, create_app
 from planner.settings import PlannerSettings
 
@@ -174,13 +175,21 @@ class Env:
         return planner
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
-    """Builds isolated planner deployments; stops everything afterwards."""
+    """Builds isolated planner deployments for a test module; stops them after it.
+
+    Module-scoped because a planner joins its group with six consumers (one rebalance
+    each), which takes seconds; tests in a module share it with distinct workflows.
+    """
     envs: list[Env] = []
     stacks: list[Any] = []
 
-    async def make(database_url: str, *, serve: bool = True) -> Env:
+    made: dict[str, Env] = {}
+
+    async def make(database_url: str, *, serve: bool = True, key: str = "default") -> Env:
+        if key in made:
+            return made[key]
         prefix = unique("pl") + "."
         env = Env(kafka_bootstrap, prefix, database_url, unique("planner"))
         await create_topics(
@@ -210,6 +219,7 @@ async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
             stack = serving(planner.http)
             env.base_url = await stack.__aenter__()
             stacks.append(stack)
+        made[key] = env
         return env
 
     yield make
@@ -222,3 +232,9 @@ async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
             await responder.stop()
         if env.collector is not None:
             await env.collector.stop()
+
+
+@pytest.fixture(scope="module")
+def module_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite database shared by a test module's planner."""
+    return f"sqlite:///{tmp_path_factory.mktemp('planner') / 'planner.db'}"

@@ -42,6 +42,7 @@ class Responder:
     order: list[tuple[str, str]] = field(default_factory=list)  # (run id, step id) acted on
     requests: list[Envelope[Any]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -56,10 +57,11 @@ class Responder:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._pending]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._consumer.stop()
         await self._producer.stop()
 
@@ -74,18 +76,23 @@ class Responder:
             step = getattr(envelope.data, "step", None)
             if step is not None:
                 self.order.append((step.run_id, step.step_id))
-            reply = self.answer(envelope)
-            if asyncio.iscoroutine(reply):
-                reply = await reply
-            if reply is None:
-                continue
-            out = new_envelope(
-                reply, source="responder", tenant_id=envelope.tenantid, run_id=envelope.runid
-            )
-            encoded = encode(out)
-            await self._producer.send_and_wait(
-                self.reply_topic, encoded.value, key=encoded.key, headers=list(encoded.headers)
-            )
+            # Each request answered on its own task: a held answer must not block the rest.
+            self._pending.add(asyncio.create_task(self._reply(envelope)))
+            self._pending = {t for t in self._pending if not t.done()}
+
+    async def _reply(self, envelope: Envelope[Any]) -> None:
+        reply = self.answer(envelope)
+        if asyncio.iscoroutine(reply):
+            reply = await reply
+        if reply is None:
+            return
+        out = new_envelope(
+            reply, source="responder", tenant_id=envelope.tenantid, run_id=envelope.runid
+        )
+        encoded = encode(out)
+        await self._producer.send_and_wait(
+            self.reply_topic, encoded.value, key=encoded.key, headers=list(encoded.headers)
+        )
 
     @property
     def duplicates(self) -> dict[str, int]:
