@@ -74,7 +74,7 @@ def _line(name: str, elapsed: float, latencies: list[float]) -> str:
     )
 
 
-async def main(bootstrap: str, count: int, concurrency: int) -> None:
+async def main(bootstrap: str, count: int, concurrency: int, database_url: str | None) -> None:
     suffix = uuid.uuid4().hex[:8]
     topics = ApprovalTopics(
         requests=f"bench.approval.requests-{suffix}",
@@ -87,7 +87,7 @@ async def main(bootstrap: str, count: int, concurrency: int) -> None:
             bus=ApprovalBusSettings(
                 bootstrap_servers=bootstrap,
                 consumer_group=f"bench-approval-{suffix}",
-                database_url=f"sqlite:///{Path(tmp) / 'approval.db'}",
+                database_url=database_url or f"sqlite:///{Path(tmp) / 'approval.db'}",
             ),
             http=ApprovalHttpSettings(
                 api_keys=[{"key": KEY, "tenant": "bench", "subject": "bob", "roles": ["approver"]}]  # type: ignore[list-item]
@@ -95,7 +95,10 @@ async def main(bootstrap: str, count: int, concurrency: int) -> None:
             topics=topics,
         )
         service = create_app(settings)
-        async with serving(service.http) as url, httpx.AsyncClient(base_url=url) as http:
+        async with (
+            serving(service.http) as url,
+            httpx.AsyncClient(base_url=url, timeout=60) as http,
+        ):
             headers = {"X-API-Key": KEY}
             requests = [_request("bench") for _ in range(count)]
             await produce(bootstrap, topics.requests, [raw_record(r) for r in requests])  # type: ignore[arg-type]
@@ -122,7 +125,8 @@ async def main(bootstrap: str, count: int, concurrency: int) -> None:
             ]
             base_elapsed, base_lat = await _timed(baseline, concurrency)  # type: ignore[arg-type]
             vote_elapsed, vote_lat = await _timed(votes, concurrency)  # type: ignore[arg-type]
-    print(f"approval bench: {count} requests, concurrency {concurrency}, SQLite, one process")
+    store = "PostgreSQL" if database_url else "SQLite"
+    print(f"approval bench: {count} requests, concurrency {concurrency}, {store}, one process")
     print(_line("baseline GET /healthz", base_elapsed, base_lat))
     print(_line("decisive approve (POST)", vote_elapsed, vote_lat))
 
@@ -132,5 +136,6 @@ if __name__ == "__main__":
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: a temporary SQLite)")
     args = parser.parse_args()
-    asyncio.run(main(args.bootstrap, args.count, args.concurrency))
+    asyncio.run(main(args.bootstrap, args.count, args.concurrency, args.database_url))

@@ -15,6 +15,7 @@ from .domain import (
     Choice,
     DelegationError,
     Status,
+    Vote,
     Voter,
     check_delegation,
     check_vote,
@@ -108,7 +109,8 @@ class Decisions:
                 details={"choice": choice.value, "on_behalf_of": given_to.get(voter.subject)},
             ),
         )
-        counted = tally(policy_of(row), as_votes(await repo.votes(row.id)))
+        cast = [*votes, Vote(voter.subject, choice, given_to.get(voter.subject))]
+        counted = tally(policy_of(row), cast)
         decided = False
         if counted.outcome is not None:
             decided = await self.outcomes.finish(

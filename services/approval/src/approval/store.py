@@ -38,10 +38,12 @@ class ApprovalRepository(TenantRepository[ApprovalRow]):
             .where(col(ApprovalRow.id) == approval_id, col(ApprovalRow.tenant_id) == self.tenant_id)
             .values(version=ApprovalRow.version + 1)
         )
-        row = await self.get(approval_id)
-        if row is not None:
-            await self.session.refresh(row)
-        return row
+        query = (
+            self.query()
+            .where(col(ApprovalRow.id) == approval_id)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.exec(query)).first()
 
     async def finish(
         self, approval_id: str, status: Status, *, reason: str | None, at: datetime
