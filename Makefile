@@ -5,7 +5,8 @@ UV := $(shell infra/dev/ensure-uv.sh)
 RUN := $(UV) run --locked
 
 .PHONY: help sync lint format typecheck compose-check test test-fast demo \
-        kafka-up kafka-down kafka-status pg-up pg-down topics schemas check-schemas bench clean
+        kafka-up kafka-down kafka-status pg-up pg-down topics schemas check-schemas bench clean \
+        up down ps logs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -58,6 +59,18 @@ test: sync kafka-up pg-up check-schemas ## the whole suite against a real broker
 
 test-fast: sync ## unit tests only (no broker)
 	$(RUN) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+up: sync ## start Kafka, the topics and every service as its own process (var/stack)
+	infra/dev/stack.sh up
+
+down: ## stop every service started by `make up` (SIGTERM, then SIGKILL)
+	infra/dev/stack.sh down
+
+ps: ## name, pid, port and readiness of every service of `make up`
+	@infra/dev/stack.sh ps
+
+logs: ## the end of every service's log (make logs SERVICE=planner follows one)
+	@infra/dev/stack.sh logs $(SERVICE)
 
 demo: sync kafka-up ## start Kafka, create topics, show a round trip through the bus
 	$(RUN) python demo/run.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
