@@ -1,4 +1,4 @@
-"""Composition root: the bus, its consumer, the timer and webhook loops, the HTTP API."""
+"""Composition root: the bus (consumer, timers), the webhook sender, the HTTP API."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from .handlers import Handlers
 from .metrics import ApprovalMetrics
 from .outcomes import Outcomes
 from .settings import ApprovalSettings
-from .timers import TimerFirer
 from .webhooks import WebhookSender
 
 __all__ = ["MIGRATIONS", "ApprovalService", "create_app", "main"]
@@ -39,12 +38,11 @@ class ApprovalService:
     settings: ApprovalSettings
     bus: Bus
     http: FastAPI
-    timers: TimerFirer
     webhooks: WebhookSender
     loops: tuple[BackgroundLoop, ...]
 
     async def start(self) -> None:
-        """Migrate, connect, consume, and start firing timers and sending webhooks."""
+        """Migrate, connect, consume, fire timers (the bus), and start sending webhooks."""
         await self.bus.start()
         for loop in self.loops:
             loop.start()
@@ -79,19 +77,12 @@ def create_app(
         reply_topic=settings.topics.decisions,
     )(handlers.on_request)
 
-    firer = TimerFirer(bus.uow, bus.relay.publish_committed, batch_size=settings.timer_batch_size)
     sender = WebhookSender(bus.uow, settings.webhooks, metrics=meters)
-
-    async def fire_timers() -> None:
-        await firer.fire_due()
 
     async def send_webhooks() -> None:
         await sender.send_due()
 
-    loops = (
-        BackgroundLoop("approval-timers", fire_timers, settings.timer_poll_interval_s),
-        BackgroundLoop("approval-webhooks", send_webhooks, settings.webhooks.poll_interval_s),
-    )
+    loops = (BackgroundLoop("approval-webhooks", send_webhooks, settings.webhooks.poll_interval_s),)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -119,7 +110,7 @@ def create_app(
             list_limit=settings.list_limit,
         )
     )
-    service = ApprovalService(settings, bus, http, firer, sender, loops)
+    service = ApprovalService(settings, bus, http, sender, loops)
     return service
 
 

@@ -13,7 +13,6 @@ from contracts.events.approval import TimerKind
 from contracts.events.audit import AuditRecorded
 from contracts.types import Actor
 
-from . import timers
 from .domain import Status
 from .events import SERVICE, audit, deadline_timer, decided, webhook_body
 from .metrics import ApprovalMetrics
@@ -84,11 +83,10 @@ class Outcomes:
         return True
 
     def schedule_deadline(self, uow: UnitOfWork, row: ApprovalRow) -> None:
-        """Durable timers for the request's current deadline (and its warning)."""
+        """The runtime's durable timers for the current deadline (and its warning)."""
         level, deadline = row.level, row.deadline
         envelope = deadline_timer(row, TimerKind.DEADLINE, level=level, deadline=deadline)
-        timers.schedule(
-            uow,
+        uow.schedule(
             envelope,
             at=deadline,
             timer_id=_timer_id(row, TimerKind.DEADLINE),
@@ -97,8 +95,7 @@ class Outcomes:
         warn_at = deadline - self.expiry_warning
         if self.expiry_warning and warn_at > utcnow():
             warning = deadline_timer(row, TimerKind.WARNING, level=level, deadline=deadline)
-            timers.schedule(
-                uow,
+            uow.schedule(
                 warning,
                 at=warn_at,
                 timer_id=_timer_id(row, TimerKind.WARNING),
@@ -108,7 +105,7 @@ class Outcomes:
     async def cancel_timers(self, uow: UnitOfWork, row: ApprovalRow) -> None:
         """Cancel the timers of the request's current level."""
         for kind in TimerKind:
-            await timers.cancel(uow, _timer_id(row, kind))
+            await uow.cancel_timer(_timer_id(row, kind))
 
     async def notify(self, uow: UnitOfWork, row: ApprovalRow, kind: str) -> None:
         """Queue a webhook for the tenant (sent later by the sender; never blocks this)."""

@@ -80,6 +80,4 @@ class ApprovalSettings(BaseSettings):
     expiry_warning_s: float = Field(
         default=0.0, ge=0, description="notify this long before a deadline (0: never)"
     )
-    timer_poll_interval_s: float = Field(default=0.5, gt=0, description="due-timer scan period")
-    timer_batch_size: int = Field(default=100, ge=1)
     list_limit: int = Field(default=100, ge=1, le=1000, description="most pending rows per page")

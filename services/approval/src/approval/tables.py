@@ -27,7 +27,6 @@ __all__ = [
     "ApprovalRow",
     "ApprovalTable",
     "DelegationRow",
-    "TimerRow",
     "VoteRow",
     "WebhookDelivery",
     "approval_metadata",
@@ -156,18 +155,3 @@ class WebhookDelivery(ApprovalTable, table=True):
     delivered_at: datetime | None = _when(nullable=True)
     given_up_at: datetime | None = _when(nullable=True)
     last_error: str | None = Field(default=None, max_length=500)
-
-
-class TimerRow(ApprovalTable, table=True):
-    """A durable timer: an encoded envelope published through the outbox once due."""
-
-    __tablename__ = "approval_timers"
-    __table_args__ = (Index("ix_approval_timers_due", "fired_at", "fire_at"),)
-
-    timer_id: str = Field(primary_key=True, max_length=255)
-    tenant_id: str = Field(max_length=255)
-    fire_at: datetime = _when()
-    topic: str = Field(max_length=255)
-    headers: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
-    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    fired_at: datetime | None = _when(nullable=True)

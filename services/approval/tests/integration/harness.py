@@ -82,11 +82,11 @@ def make_settings(
             outbox_relay_interval_s=0.2,
             outbox_relay_grace_s=0.5,
             commit_interval_s=0.2,
+            timer_poll_interval_s=0.1,
         ),
         http=ApprovalHttpSettings(api_keys=api_keys()),  # type: ignore[arg-type]
         topics=topics,
         webhooks=webhooks or WebhookSettings(),
-        timer_poll_interval_s=0.1,
         expiry_warning_s=expiry_warning_s,
     )
 

@@ -54,7 +54,7 @@ async def test_sigkill_with_pending_deadlines_expires_each_once(
         "APPROVAL_TOPICS__REQUESTS": topics.requests,
         "APPROVAL_TOPICS__DECISIONS": topics.decisions,
         "APPROVAL_TOPICS__AUDIT": topics.audit,
-        "APPROVAL_TIMER_POLL_INTERVAL_S": "0.1",
+        "APPROVAL_BUS__TIMER_POLL_INTERVAL_S": "0.1",
     }
     log = tmp_path / "approval.log"
     url = f"http://127.0.0.1:{port}"

@@ -1,4 +1,4 @@
-"""The approval service's tables: requests, votes, delegations, webhooks, timers.
+"""The approval service's tables: requests, votes, delegations, webhook deliveries.
 
 Revision ID: approval_0001
 Revises:
@@ -74,20 +74,6 @@ def upgrade() -> None:
         op.f("ix_approval_requests_run_id"), "approval_requests", ["run_id"], unique=False
     )
     op.create_table(
-        "approval_timers",
-        sa.Column("timer_id", sa.String(length=255), nullable=False),
-        sa.Column("tenant_id", sa.String(length=255), nullable=False),
-        sa.Column("fire_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("topic", sa.String(length=255), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("value", sa.LargeBinary(), nullable=False),
-        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("timer_id"),
-    )
-    op.create_index(
-        "ix_approval_timers_due", "approval_timers", ["fired_at", "fire_at"], unique=False
-    )
-    op.create_table(
         "approval_votes",
         sa.Column("id", BIG_ID, nullable=False),
         sa.Column("tenant_id", sa.String(length=255), nullable=False),
@@ -134,8 +120,6 @@ def downgrade() -> None:
     op.drop_table("approval_webhooks")
     op.drop_index(op.f("ix_approval_votes_approval_id"), table_name="approval_votes")
     op.drop_table("approval_votes")
-    op.drop_index("ix_approval_timers_due", table_name="approval_timers")
-    op.drop_table("approval_timers")
     op.drop_index(op.f("ix_approval_requests_run_id"), table_name="approval_requests")
     op.drop_index("ix_approval_pending", table_name="approval_requests")
     op.drop_table("approval_requests")
