@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from agentbus.http import ApiError, Principal, not_found, require_roles
 from agentbus.storage import UnitOfWork, UnitOfWorkFactory
 from agentbus.storage.tables import utcnow
+from agentbus.telemetry import bind_log_context
 
 from .decisions import Decisions, NotFoundError, VoteResult
 from .domain import ApprovalError, Choice, Voter
@@ -62,6 +63,12 @@ def approval_router(
     Approver = Annotated[Principal, Depends(require_roles(role))]  # noqa: N806 (a type alias)
 
     async def run(
+        principal: Principal, action: Callable[[UnitOfWork], Awaitable[object]]
+    ) -> object:
+        with bind_log_context(tenant_id=principal.tenant_id):
+            return await _in_uow(principal, action)
+
+    async def _in_uow(
         principal: Principal, action: Callable[[UnitOfWork], Awaitable[object]]
     ) -> object:
         async with uow_factory(principal.tenant_id) as uow:

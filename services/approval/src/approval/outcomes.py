@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from .store import ApprovalRepository
 from .tables import ApprovalRow, WebhookDelivery
 
 __all__ = ["Outcomes"]
+
+log = logging.getLogger("approval")
 
 _AUDIT_ACTIONS = {
     Status.APPROVED: "approval.approve",
@@ -62,6 +65,12 @@ class Outcomes:
         tags = {"tenant": row.tenant_id, "outcome": status.value}
         self.metrics.decisions.add(1, tags)
         self.metrics.time_to_decision.record((at - row.created_at).total_seconds(), tags)
+        log.info(
+            "approval final",
+            extra={
+                "fields": {"approval_id": row.id, "run_id": row.run_id, "outcome": status.value}
+            },
+        )
         uow.publish(
             decided(row, status, deciders=deciders, reason=reason, at=at),
             topic=self.decisions_topic,
