@@ -72,7 +72,7 @@ ps: ## name, pid, port and readiness of every service of `make up`
 logs: ## the end of every service's log (make logs SERVICE=planner follows one)
 	@infra/dev/stack.sh logs $(SERVICE)
 
-demo: sync kafka-up ## start Kafka, create topics, show a round trip through the bus
+demo: sync kafka-up ## make up, then a governed refund workflow through every service (rich)
 	$(RUN) python demo/run.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
 
 bench: sync kafka-up ## raw aiokafka vs the bus runtime on the same broker
