@@ -7,7 +7,13 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from agentbus.storage import UnitOfWorkFactory, is_postgres, mark_published, pending
+from agentbus.storage import (
+    UnitOfWorkFactory,
+    is_postgres,
+    mark_published,
+    pending,
+    relay_turn,
+)
 from agentbus.storage.tables import OutboxEntry, utcnow
 
 from .background import BackgroundLoop
@@ -39,6 +45,7 @@ class OutboxRelay:
         batch_size: int,
     ) -> None:
         self.sessions = uow_factory.sessions
+        self.engine = uow_factory.engine
         self.skip_locked = is_postgres(uow_factory.engine)
         self.sink = sink
         self.interval_s = interval_s
@@ -94,7 +101,9 @@ class OutboxRelay:
                 return
 
     async def _relay(self, *, up_to_id: int | None, created_before: datetime | None) -> int:
-        async with self.sessions() as session:
+        async with relay_turn(self.engine) as mine, self.sessions() as session:
+            if not mine:
+                return 0  # another replica on this SQLite file is relaying: no duplicates
             rows = await pending(
                 session,
                 up_to_id=up_to_id,

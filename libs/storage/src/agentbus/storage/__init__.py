@@ -1,6 +1,7 @@
 """Storage shared by agentbus services: engines, unit of work, inbox, outbox and timers."""
 
 from .engine import create_engine, is_postgres, to_async_url
+from .locks import relay_turn
 from .outbox import mark_published, pending
 from .repository import CrossTenantError, TenantRepository
 from .retention import Pruned, prune
@@ -26,5 +27,6 @@ __all__ = [
     "mark_published",
     "pending",
     "prune",
+    "relay_turn",
     "to_async_url",
 ]
