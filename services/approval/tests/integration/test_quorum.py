@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from agentbus.telemetry import TelemetrySettings, setup_telemetry
+from agentbus.testing import consume
 from contracts.events.approval import ApprovalDecided
 
 from .harness import approval_request, running, wait_events
@@ -176,3 +180,24 @@ async def test_delegation_is_recorded_and_used_once(kafka_bootstrap: str, sqlite
         ]
         audit = await wait_events(kafka_bootstrap, h.topics.audit, 5)
         assert ("approval.delegate", "bob") in [(e.data.action, e.data.actor.id) for e in audit]
+
+
+async def test_payload_never_leaves_in_events_or_logs(
+    kafka_bootstrap: str, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    planted = "DE89370400440532013000-planted"
+    caplog.set_level(logging.DEBUG)
+    async with running(kafka_bootstrap, sqlite_url) as h:
+        request = approval_request(payload={"iban": planted})
+        await h.send(request)
+        approval = await h.approval_for(request.id)
+        assert (await h.client.vote("bob", approval["id"])).json()["status"] == "approved"
+        # The approver does see it: that is what they approve.
+        shown = (await h.client.get("bob", f"/v1/approvals/{approval['id']}")).json()
+        assert shown["payload"] == {"iban": planted}
+        decisions = await consume(kafka_bootstrap, h.topics.decisions, count=1)
+        audit = await consume(kafka_bootstrap, h.topics.audit, count=3)
+    for record in [*decisions, *audit]:
+        assert planted.encode() not in record.value
+        assert all(planted.encode() not in v for _, v in record.headers)
+    assert planted not in caplog.text
