@@ -128,13 +128,14 @@ def injection(guard: Guard, path: Path) -> None:
         rows = [json.loads(line) for line in lines if line.strip()]
     subsets = {
         "overall": rows,
-        "benign role-play": [
-            r for r in rows if r["label"] == "benign" and ROLE_PLAY.match(r["text"])
-        ],
+        # Prompts that open with a role ("You are", "Roleplay as", "Act as", ...). The
+        # benign ones are the hard negatives: this subset's FPR is the FPR on them.
+        "role-play prompts": [r for r in rows if ROLE_PLAY.match(r["text"])],
     }
     print(f"\nprompt injection ({path.name}: {len(rows)} rows)")
     print(
-        f"{'subset':<20}{'engine':<10}{'precision':>10}{'recall':>8}{'FPR':>8}{'TP':>6}{'FP':>6}{'FN':>6}{'TN':>6}"
+        f"{'subset':<20}{'engine':<10}{'precision':>10}{'recall':>8}{'FPR':>8}"
+        f"{'TP':>6}{'FP':>6}{'FN':>6}{'TN':>6}"
     )
     for name, subset in subsets.items():
         for engine in ("agentbus", "presidio"):

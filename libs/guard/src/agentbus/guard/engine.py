@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from .content import rebuild, strings, total_chars
 from .entities import Category, category_of, kind_of
@@ -54,6 +58,10 @@ class CompiledPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.options = ScanOptions(phone_regions=policy.phone_regions)
+        for region in policy.phone_regions:
+            # libphonenumber loads a region's metadata on first use (milliseconds): do it
+            # now, not inside the first request that happens to contain a number.
+            phonenumbers.example_number(region)
         self._terms: list[tuple[str, str, re.Pattern[str]]] = []
         if policy.denied_terms:
             self._terms.append(("DENIED_TERM", "term", _alternation(policy.denied_terms)))
@@ -82,9 +90,27 @@ def _alternation(terms: tuple[str, ...]) -> re.Pattern[str]:
 class Guard:
     """Detectors compiled once; `check` is pure CPU work, safe to call in-process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, warm_up: bool = True) -> None:
         self.scanner = Scanner()
         self.injection = InjectionDetector()
+        if warm_up:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Run every validator once, so lazy caches fill before the first real request."""
+        from .samples import GENERATORS
+
+        # libphonenumber loads each region's metadata on first use (milliseconds each,
+        # ~0.5 s for all): load it all now rather than inside some request's latency.
+        PhoneMetadata.load_all()
+        rng = random.Random(0)
+        # Several values per entity, so every IBAN country and phone region gets touched.
+        text = " ".join(
+            " ".join(generate(rng)) for generate in GENERATORS.values() for _ in range(12)
+        )
+        options = ScanOptions(phone_regions=("US", "GB", "DE", "FR"))
+        self.scanner.scan(text, options)
+        self.injection.detect(text)
 
     def detect(self, text: str, policy: CompiledPolicy) -> list[Detection]:
         """Every detection in one string, before the policy's thresholds."""

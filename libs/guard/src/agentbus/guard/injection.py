@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .normalise import decoded_blobs, leet_fold, normalise
-from .scanner import Detection, Prefilter
+from .normalise import (
+    BASE64_SIGNAL,
+    HEX_SIGNAL,
+    LEET_SIGNAL,
+    decoded_blobs,
+    leet_fold,
+    normalise,
+)
+from .scanner import Detection, Prefilter, find_in_windows, windows
 
 __all__ = ["INJECTION_RULES", "InjectionDetector", "InjectionRule"]
 
@@ -19,6 +26,7 @@ class InjectionRule:
     entity: str
     pattern: str
     score: float
+    width: int = 400  # longest match in characters (every rule's gaps are bounded)
 
 
 _OVERRIDE = "INJECTION_INSTRUCTION_OVERRIDE"
@@ -148,7 +156,11 @@ class InjectionDetector:
     def __init__(self, rules: tuple[InjectionRule, ...] = INJECTION_RULES) -> None:
         self.rules = rules
         self._compiled = tuple(re.compile(r.pattern, re.IGNORECASE) for r in rules)
-        self._prefilter = Prefilter([(r.pattern, True) for r in rules])
+        # The same pass also says whether leetspeak or an encoded blob is present, so the
+        # costlier folding and decoding run only on texts that have them.
+        signals = [(LEET_SIGNAL, False), (BASE64_SIGNAL, False), (HEX_SIGNAL, False)]
+        self._leet, self._base64, self._hex = range(len(rules), len(rules) + 3)
+        self._prefilter = Prefilter([(r.pattern, True) for r in rules] + signals)
 
     def detect(self, text: str, *, max_depth: int = 2) -> list[Detection]:
         """One detection per entity found, its score a noisy-or of the hits."""
@@ -173,22 +185,31 @@ class InjectionDetector:
         span: tuple[int, int] | None,
     ) -> None:
         normalised = normalise(text)
-        variants = [normalised.text]
-        folded = leet_fold(normalised.text)
-        if folded is not None:
-            variants.append(folded)
         seen: set[tuple[str, int]] = set()
-        for variant in variants:
-            for index in self._prefilter.fired(variant.encode("utf-8", "surrogatepass")):
+        variant: str | None = normalised.text
+        encoded = False
+        while variant is not None:
+            ascii_text = variant.isascii()
+            ends = self._prefilter.ends(variant.encode("utf-8", "surrogatepass"))
+            for index, found_ends in ends.items():
+                if index >= len(self.rules):
+                    continue  # a signal, not a rule
                 rule = self.rules[index]
-                for match in self._compiled[index].finditer(variant):
+                spans = windows(found_ends, rule.width if ascii_text else None, len(variant))
+                for match in find_in_windows(self._compiled[index], variant, spans):
                     if (rule.id, match.start()) in seen:
                         continue
                     seen.add((rule.id, match.start()))
                     start, end = span or normalised.span(*match.span())
                     detector = f"{rule.id}+{encoding}" if encoding else rule.id
                     hits.setdefault(rule.entity, []).append((rule.score, start, end, detector))
-        if depth > 0:
+            if variant is normalised.text:
+                encoded = self._base64 in ends or self._hex in ends
+                # Leetspeak folding keeps length, so spans map back the same way.
+                variant = leet_fold(variant, known=True) if self._leet in ends else None
+            else:
+                variant = None
+        if depth > 0 and encoded:
             for start, end, decoded in decoded_blobs(text):
                 where = span or (start, end)
                 kind = (

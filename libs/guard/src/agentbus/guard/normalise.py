@@ -8,7 +8,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Normalised", "decoded_blobs", "leet_fold", "normalise"]
+__all__ = [
+    "BASE64_SIGNAL",
+    "HEX_SIGNAL",
+    "LEET_SIGNAL",
+    "Normalised",
+    "decoded_blobs",
+    "leet_fold",
+    "normalise",
+]
 
 _ZERO_WIDTH = frozenset(
     "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e"
@@ -20,7 +28,10 @@ _HOMOGLYPHS = str.maketrans(
     "aeopcyxijsdqwkmhtbABEKMHOPCTXIJSaopeiiknuxtABEHIKMNOPTXYZil",
 )
 _LEET = str.maketrans("013457@$!|+", "oieastasiit")
-_HAS_LEET = re.compile(r"[A-Za-z][013457@$!|+]|[013457@$!|+][A-Za-z]")
+LEET_SIGNAL = r"[A-Za-z][013457@$!|+]|[013457@$!|+][A-Za-z]"
+BASE64_SIGNAL = r"[A-Za-z0-9+/]{16}"
+HEX_SIGNAL = r"[0-9A-Fa-f]{20}"
+_HAS_LEET = re.compile(LEET_SIGNAL)
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){10,}(?![0-9A-Fa-f])")
 
@@ -42,10 +53,46 @@ class Normalised:
         return self.offsets[min(start, last)], self.offsets[min(max(end - 1, 0), last)] + 1
 
 
+def _one_to_one_table() -> dict[int, str]:
+    """Characters whose NFKC/NFKD folding is a single ASCII letter or digit.
+
+    Covers accented Latin letters, fullwidth forms and mathematical alphanumerics, so
+    most non-ASCII text normalises with one `str.translate` and keeps its offsets.
+    """
+    table: dict[int, str] = {}
+    ranges = ((0x00C0, 0x0250), (0x1E00, 0x1F00), (0xFF01, 0xFF5F), (0x1D400, 0x1D800))
+    for low, high in ranges:
+        for code in range(low, high):
+            char = chr(code)
+            folded = unicodedata.normalize("NFKC", char)
+            base = "".join(
+                c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c)
+            )
+            if len(base) == 1 and base.isascii() and base != char:
+                table[code] = base
+    table.update({code: chr(target) for code, target in _HOMOGLYPHS.items()})
+    return table
+
+
+_ONE_TO_ONE = _one_to_one_table()
+_DROP = {ord(c): None for c in _ZERO_WIDTH}
+
+
 def normalise(text: str) -> Normalised:
     """NFKC, zero-width removal, homoglyph folding and accent stripping, keeping offsets."""
     if text.isascii():
         return Normalised(text, None)  # the common case costs nothing
+    folded = text.translate(_ONE_TO_ONE)
+    if not folded.isascii() and not unicodedata.is_normalized("NFKC", folded):
+        return _normalise_each(text)  # ligatures and other length-changing forms: rare
+    if not any(c in _ZERO_WIDTH for c in folded):
+        return Normalised(folded, None)  # same length: offsets unchanged
+    offsets = tuple(i for i, c in enumerate(folded) if c not in _ZERO_WIDTH)
+    return Normalised(folded.translate(_DROP), offsets)
+
+
+def _normalise_each(text: str) -> Normalised:
+    """Character by character, for text whose normal form changes its length."""
     chars: list[str] = []
     offsets: list[int] = []
     for index, char in enumerate(text):
@@ -63,9 +110,12 @@ def normalise(text: str) -> Normalised:
     return Normalised("".join(chars), tuple(offsets))
 
 
-def leet_fold(text: str) -> str | None:
-    """The text with leetspeak digits and symbols read as letters, if it has any (same length)."""
-    if not _HAS_LEET.search(text):
+def leet_fold(text: str, *, known: bool = False) -> str | None:
+    """The text with leetspeak digits and symbols read as letters, if it has any (same length).
+
+    `known=True` skips the search when a prefilter already saw a leet signal.
+    """
+    if not known and not _HAS_LEET.search(text):
         return None
     return text.translate(_LEET)
 

@@ -36,6 +36,9 @@ class Rule:
     prefilter: str | None = field(default=None)
     # Breaks score ties between overlapping hits: checksummed ids beat loose formats.
     priority: int = 1
+    # Longest possible match (characters); bounded rules are searched only in windows
+    # around the prefilter's match ends, unbounded ones (None) over the whole text.
+    width: int | None = None
 
 
 def _const(score: float) -> Validator:
@@ -72,6 +75,7 @@ _PII: tuple[Rule, ...] = (
         r"(?<![\w.%+'/:-])[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b",
         _plain(checksums.valid_email),
         context=("email", "e-mail", "mail", "contact"),
+        width=330,
     ),
     Rule(
         "credit_card",
@@ -79,6 +83,7 @@ _PII: tuple[Rule, ...] = (
         r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])",
         _plain(checksums.valid_card),
         context=("card", "visa", "mastercard", "amex", "credit", "payment", "cc"),
+        width=40,
     ),
     Rule(
         "iban",
@@ -86,6 +91,7 @@ _PII: tuple[Rule, ...] = (
         r"\b[A-Z]{2}\d{2} ?(?:[A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}\b",
         _iban,
         context=("iban", "account", "bank", "transfer"),
+        width=45,
     ),
     Rule(
         "us_ssn",
@@ -93,6 +99,7 @@ _PII: tuple[Rule, ...] = (
         r"(?<![\d-])(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{9})(?![\d-])",
         _plain(checksums.valid_ssn),
         context=("ssn", "social security", "social-security"),
+        width=11,
     ),
     Rule(
         "phone",
@@ -102,6 +109,7 @@ _PII: tuple[Rule, ...] = (
         _phone,
         context=("phone", "call", "tel", "mobile", "cell", "fax", "whatsapp"),
         priority=0,
+        width=50,
     ),
     Rule(
         "ipv4",
@@ -110,6 +118,7 @@ _PII: tuple[Rule, ...] = (
         _plain(checksums.valid_ip),
         context=("ip", "address", "host", "server"),
         negative=("version", "v.", "release"),
+        width=15,
     ),
     Rule(
         "ipv6",
@@ -117,6 +126,7 @@ _PII: tuple[Rule, ...] = (
         r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,6}|[0-9A-Fa-f]{1,4})(?![\w:])",
         _plain(checksums.valid_ip),
         context=("ip", "ipv6", "address", "host"),
+        width=45,
     ),
     Rule(
         "btc",
@@ -124,6 +134,7 @@ _PII: tuple[Rule, ...] = (
         r"\b(?:[13][a-km-zA-HJ-NP-Z1-9]{25,34}|bc1[ac-hj-np-z02-9]{11,71}|BC1[AC-HJ-NP-Z02-9]{11,71})\b",
         _plain(checksums.valid_btc),
         context=("btc", "bitcoin", "wallet"),
+        width=90,
     ),
     Rule(
         "eth",
@@ -131,6 +142,7 @@ _PII: tuple[Rule, ...] = (
         r"\b0x[0-9a-fA-F]{40}\b",
         _plain(checksums.valid_eth),
         context=("eth", "ethereum", "wallet"),
+        width=42,
     ),
     *(
         Rule(
@@ -140,6 +152,7 @@ _PII: tuple[Rule, ...] = (
             _stdnum(n.is_valid, n.score),
             context=n.context,
             caseless=n.caseless,
+            width=25,
         )
         for n in NATIONAL_IDS
     ),
@@ -149,7 +162,11 @@ _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "auth")
 
 _SECRETS: tuple[Rule, ...] = (
     Rule(
-        "aws_access_key", "AWS_ACCESS_KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b", _const(1.0)
+        "aws_access_key",
+        "AWS_ACCESS_KEY",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        _const(1.0),
+        width=20,
     ),
     Rule(
         "aws_secret_key",
@@ -157,15 +174,21 @@ _SECRETS: tuple[Rule, ...] = (
         r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
         _const(1.0),
         group=1,
+        width=100,
     ),
     Rule(
         "github_token",
         "GITHUB_TOKEN",
         r"\bgh[pousr]_[A-Za-z0-9]{36}\b",
         _plain(secrets.valid_github_token),
+        width=40,
     ),
     Rule(
-        "github_pat", "GITHUB_TOKEN", r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b", _const(1.0)
+        "github_pat",
+        "GITHUB_TOKEN",
+        r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b",
+        _const(1.0),
+        width=93,
     ),
     Rule("slack_token", "SLACK_TOKEN", r"\bxox[abposr]-(?:\d+-)+[A-Za-z0-9]{10,48}\b", _const(1.0)),
     Rule(
@@ -173,18 +196,28 @@ _SECRETS: tuple[Rule, ...] = (
         "SLACK_WEBHOOK",
         r"https://hooks\.slack\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}",
         _const(1.0),
+        width=110,
     ),
     Rule(
-        "stripe_key", "STRIPE_KEY", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{24,99}\b", _const(1.0)
+        "stripe_key",
+        "STRIPE_KEY",
+        r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{24,99}\b",
+        _const(1.0),
+        width=110,
     ),
     Rule(
         "openai_key",
         "OPENAI_API_KEY",
         r"\bsk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,74}T3BlbkFJ[A-Za-z0-9_-]{20,74}\b",
         _const(1.0),
+        width=170,
     ),
     Rule(
-        "google_api_key", "GOOGLE_API_KEY", r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", _const(1.0)
+        "google_api_key",
+        "GOOGLE_API_KEY",
+        r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
+        _const(1.0),
+        width=39,
     ),
     Rule(
         "bearer",

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import hyperscan
 
 from .rules import RULES, Rule, ScanOptions
 
-__all__ = ["Detection", "Prefilter", "Scanner", "resolve_overlaps"]
+__all__ = [
+    "Detection",
+    "Prefilter",
+    "Scanner",
+    "find_in_windows",
+    "resolve_overlaps",
+    "windows",
+]
 
 _CONTEXT_WINDOW = 48
 _CONTEXT_BOOST = 0.3
@@ -30,17 +37,17 @@ class Detection:
 
 
 class Prefilter:
-    """A Hyperscan database that answers which patterns can match a text, in one pass.
+    """A Hyperscan database that says where each pattern can match a text, in one pass.
 
-    Patterns are compiled in prefilter mode (lookarounds and back-references are
-    approximated, never missed) and single-match, so the scan cost does not grow with
-    the number of hits; the exact Python pattern then runs only for rules that fired.
+    Patterns are compiled in prefilter mode: lookarounds and back-references are
+    approximated, so Hyperscan may report a match the exact pattern rejects, but never
+    misses one. The exact Python pattern then runs only for rules that fired, and only
+    in windows around the reported match ends.
     """
 
     def __init__(self, patterns: Sequence[tuple[str, bool]]) -> None:
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH
-        base |= hyperscan.HS_FLAG_ALLOWEMPTY
+        base = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY
         self._db.compile(
             expressions=[p.encode() for p, _ in patterns],
             ids=list(range(len(patterns))),
@@ -49,15 +56,49 @@ class Prefilter:
         )
         self._scratch = hyperscan.Scratch(self._db)
 
-    def fired(self, data: bytes) -> set[int]:
-        """Ids of the patterns that may match `data`."""
-        hits: set[int] = set()
+    def ends(self, data: bytes) -> dict[int, list[int]]:
+        """For each pattern that may match `data`, the byte offsets where matches may end."""
+        hits: dict[int, list[int]] = {}
 
-        def on_match(pattern_id: int, _start: int, _end: int, _flags: int, _ctx: object) -> None:
-            hits.add(pattern_id)
+        def on_match(pattern_id: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            hits.setdefault(pattern_id, []).append(end)
 
         self._db.scan(data, match_event_handler=on_match, scratch=self._scratch)
         return hits
+
+    def fired(self, data: bytes) -> set[int]:
+        """Ids of the patterns that may match `data`."""
+        return set(self.ends(data))
+
+
+_LOOKAHEAD = 4  # characters past a match end that a trailing lookahead may inspect
+
+
+def windows(ends: list[int], width: int | None, size: int) -> list[tuple[int, int]]:
+    """Merged (pos, endpos) windows covering a match of at most `width` ending at each end."""
+    if width is None:
+        return [(0, size)]
+    merged: list[tuple[int, int]] = []
+    for end in sorted(ends):
+        start, stop = max(0, end - width), min(size, end + _LOOKAHEAD)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def find_in_windows(
+    pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]
+) -> Iterator[re.Match[str]]:
+    """Matches of `pattern` inside the windows, as a whole-text search would find them."""
+    size = len(text)
+    for pos, endpos in spans:
+        for match in pattern.finditer(text, pos, endpos):
+            # A match touching a cut-off window end may only look complete; the window
+            # reaches past every true match end, so skipping these loses nothing.
+            if match.end() < endpos or endpos == size:
+                yield match
 
 
 class Scanner:
@@ -73,16 +114,21 @@ class Scanner:
     def scan(
         self, text: str, options: ScanOptions, entities: frozenset[str] | None = None
     ) -> list[Detection]:
-        """Every validated detection in `text`, overlaps resolved (best score, then longest)."""
+        """Every validated detection in `text`, duplicates of one entity resolved."""
         if not text:
             return []
         found: list[Detection] = []
         lowered: str | None = None
-        for index in sorted(self._prefilter.fired(text.encode("utf-8", "surrogatepass"))):
+        # Byte offsets equal character offsets only for ASCII; otherwise search it all.
+        ascii_text = text.isascii()
+        hits = self._prefilter.ends(text.encode("utf-8", "surrogatepass"))
+        for index in sorted(hits):
             rule = self.rules[index]
             if entities is not None and rule.entity not in entities:
                 continue
-            for match in self._compiled[index].finditer(text):
+            width = rule.width if ascii_text else None
+            spans = windows(hits[index], width, len(text))
+            for match in find_in_windows(self._compiled[index], text, spans):
                 value = match.group(rule.group)
                 if not value:
                     continue
