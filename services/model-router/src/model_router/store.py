@@ -23,8 +23,9 @@ NANOS_PER_USD = 1_000_000_000
 _ZERO = {"usd_spent_nanos": 0, "usd_reserved_nanos": 0, "tokens_spent": 0, "tokens_reserved": 0}
 
 
-def _insert(uow: UnitOfWork, table: type[Any]) -> postgresql.Insert | sqlite.Insert:
-    """INSERT for the session's dialect, so ON CONFLICT is available on both databases."""
+def _insert(uow: UnitOfWork, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """A Core INSERT (not ORM-enabled) for the session's dialect, with ON CONFLICT."""
+    table = model.__table__
     if uow.session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -77,8 +78,10 @@ class BudgetRepository(TenantRepository[Reservation]):
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing()
+            # RETURNING, not rowcount: it says for certain whether this call inserted.
+            .returning(col(Reservation.request_id))
         )
-        if _rows(inserted) == 0:
+        if inserted.first() is None:
             existing = await self.get(self.tenant_id, request_id)
             return Hold(ok=existing is not None and existing.state != "released")
         await self.session.exec(
@@ -260,6 +263,9 @@ class CallRepository(TenantRepository[CallRecord]):
         """Insert one ledger row once; False when this request was already recorded."""
         values = {**values, "tenant_id": self.tenant_id, "created_at": utcnow()}
         result = await self.session.exec(
-            _insert(self.uow, CallRecord).values(**values).on_conflict_do_nothing()
+            _insert(self.uow, CallRecord)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(col(CallRecord.request_id))
         )
-        return bool(_rows(result) == 1)
+        return result.first() is not None

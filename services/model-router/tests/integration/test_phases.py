@@ -65,3 +65,28 @@ async def test_cache_hit_is_free_and_never_crosses_tenants(service_for, uow_fact
     assert second.cost_usd == 0
     assert other.outcome is CallOutcome.OK
     assert service.router.providers["local"].calls == {"local-a": 2}
+
+
+async def test_prepare_twice_holds_once_and_record_settles_once(service_for, uow_factory):
+    config = local_config(t1={"budget": {"day_usd": "10"}})
+    service = service_for(config)
+    spec = CallSpec("t1", "req-dup", "fast", chat("hello"))
+    for _ in range(2):  # a redelivery after a crash runs prepare again
+        async with uow_factory("t1") as uow:
+            prepared = await service.prepare(spec, uow)
+            await uow.commit()
+    async with uow_factory("t1") as uow:
+        counter = await BudgetRepository(uow).spent(prepared.day)
+        assert counter is not None
+        held = counter.usd_reserved_nanos
+    result = await service.perform(prepared)
+    for _ in range(2):
+        async with uow_factory("t1") as uow:
+            await service.record(result, uow)
+            await uow.commit()
+    async with uow_factory("t1") as uow:
+        counter = await BudgetRepository(uow).spent(prepared.day)
+        assert counter is not None
+        assert counter.usd_reserved_nanos == 0
+        assert counter.usd_spent_nanos == int(result.cost_usd * 10**9)
+    assert held > 0

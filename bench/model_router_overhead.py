@@ -1,0 +1,248 @@
+"""model-router bench: added latency and throughput over direct httpx, beside LiteLLM's Router.
+
+One run, one zero-latency OpenAI-compatible server (a separate process, uvicorn + httptools),
+three clients in this process on uvloop:
+  direct   httpx.AsyncClient POST /v1/chat/completions (the floor)
+  router   model_router.Router.complete (plan, retries, breaker, adapter, usage, cost)
+  litellm  litellm.Router.acompletion (same server, same model list)
+Latency: sequential calls, p50/p99 of each, added = client - direct.
+Throughput: `--concurrency` calls in flight until `--requests` are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "bench-model",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
+    }
+).encode()
+MESSAGES = [{"role": "user", "content": "ping"}]
+
+
+async def zero_latency_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A raw ASGI app: read the body, answer a fixed chat.completion at once."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+def serve(port: int) -> None:
+    """Run the zero-latency server (child process)."""
+    import uvicorn
+
+    uvicorn.run(
+        zero_latency_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def latency(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    for _ in range(50):  # warm-up: connections, caches
+        await call()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await call()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+async def throughput(call: Callable[[], Awaitable[Any]], total: int, concurrency: int) -> float:
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started)
+
+
+def clients(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
+    import httpx
+    from model_router.breaker import BreakerBoard
+    from model_router.config import parse_config
+    from model_router.domain import ChatRequest, Message
+    from model_router.pricing import load_price_table
+    from model_router.providers import build_providers
+    from model_router.router import RetrySettings, Router
+
+    direct_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(30, connect=5),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        trust_env=False,
+    )
+    body = {"model": "bench-model", "messages": MESSAGES}
+
+    async def direct() -> Any:
+        response = await direct_client.post(f"{url}/v1/chat/completions", json=body)
+        return response.json()
+
+    config = parse_config(
+        {
+            "version": 1,
+            "deployments": [
+                {
+                    "id": "bench",
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "endpoint": f"{url}/v1",
+                },
+            ],
+            "aliases": {"fast": {"deployments": ["bench"]}},
+        }
+    )
+    router = Router(
+        config=config,
+        providers=build_providers(
+            {}, connect_timeout_s=5, read_timeout_s=30, max_connections=200, default_max_tokens=64
+        ),
+        prices=load_price_table(),
+        retry=RetrySettings(),
+        breakers=BreakerBoard(5, 30),
+    )
+    request = ChatRequest(messages=(Message("user", "ping"),))
+
+    async def routed() -> Any:
+        plan = router.plan("bench-tenant", "fast", request)
+        return await router.complete(plan, request)
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    lite = litellm.Router(
+        model_list=[
+            {
+                "model_name": "fast",
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": f"{url}/v1",
+                    "api_key": "bench",
+                },
+            }
+        ],
+        num_retries=0,
+    )
+
+    async def via_litellm() -> Any:
+        return await lite.acompletion(model="fast", messages=MESSAGES)
+
+    return {"direct": direct, "router": routed, "litellm": via_litellm}
+
+
+async def run(args: argparse.Namespace, url: str) -> None:
+    calls = clients(url)
+    lat: dict[str, list[float]] = {}
+    rps: dict[str, float] = {}
+    for name, call in calls.items():
+        lat[name] = await latency(call, args.latency_requests)
+    for name, call in calls.items():
+        rps[name] = await throughput(call, args.requests, args.concurrency)
+    base50 = statistics.median(lat["direct"])
+    base99 = percentile(lat["direct"], 0.99)
+    print(f"model-router bench  (uvloop; {args.latency_requests} sequential calls for latency,")
+    print(f"{args.requests} calls at concurrency {args.concurrency} for throughput)")
+    print(f"{'client':<9}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}{'req/s':>9}")
+    for name in calls:
+        p50 = statistics.median(lat[name])
+        p99 = percentile(lat[name], 0.99)
+        added50 = "" if name == "direct" else f"{(p50 - base50) * 1000:.3f}"
+        added99 = "" if name == "direct" else f"{(p99 - base99) * 1000:.3f}"
+        print(
+            f"{name:<9}{p50 * 1000:>9.3f}{p99 * 1000:>9.3f}{added50:>11}{added99:>11}"
+            f"{rps[name]:>9.0f}"
+        )
+    added50 = (statistics.median(lat["router"]) - base50) * 1000
+    added99 = (percentile(lat["router"], 0.99) - base99) * 1000
+    ratio = rps["router"] / rps["litellm"]
+    print(
+        f"targets: added p50 {added50:.3f} ms (<= 1), added p99 {added99:.3f} ms (<= 5), "
+        f"throughput {ratio:.1f}x LiteLLM (>= 5)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--latency-requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        import uvloop
+
+        uvloop.run(run(args, url))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+# model-router targets (included by the root Makefile).
+.PHONY: bench-router model-router
+
+bench-router: sync ## model-router: added latency and throughput vs direct httpx and LiteLLM's Router
+	$(UV) sync --locked --all-packages --inexact --group bench
+	$(RUN) --group bench python bench/model_router_overhead.py $(BENCH_ARGS)
+
+model-router: sync kafka-up ## run the model-router (Kafka consumer + HTTP API on :8082)
+	$(RUN) --package model-router model-router
