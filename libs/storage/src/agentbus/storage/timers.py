@@ -24,19 +24,25 @@ async def fire_due(session: AsyncSession, *, limit: int) -> list[int]:
     (`FOR UPDATE SKIP LOCKED`), SQLite takes the write lock before reading.
     """
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    # PostgreSQL: the database's clock, one for every replica; never early by a skewed host.
+    now: ColumnElement[datetime] | datetime = func.now() if postgres else utcnow()
+    is_due = (
+        col(TimerEntry.fired_at).is_(None),
+        col(TimerEntry.cancelled_at).is_(None),
+        col(TimerEntry.fire_at) <= now,
+    )
+    # A plain read first: polling an idle database must not take its write lock.
+    anything_due = (await session.exec(select(col(TimerEntry.id)).where(*is_due).limit(1))).first()
+    await session.rollback()
+    if anything_due is None:
+        return []
     if not postgres:
         connection = await session.connection()
         # A write transaction from the first read: no other writer can claim the same rows.
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
-    # PostgreSQL: the database's clock, one for every replica; never early by a skewed host.
-    now: ColumnElement[datetime] | datetime = func.now() if postgres else utcnow()
     query = (
         select(TimerEntry)
-        .where(
-            col(TimerEntry.fired_at).is_(None),
-            col(TimerEntry.cancelled_at).is_(None),
-            col(TimerEntry.fire_at) <= now,
-        )
+        .where(*is_due)
         .order_by(col(TimerEntry.fire_at), col(TimerEntry.id))
         .limit(limit)
     )
