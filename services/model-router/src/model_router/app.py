@@ -39,13 +39,24 @@ def routing_config(settings: ModelRouterSettings) -> RoutingConfig:
     return parse_config(yaml.safe_load(text))
 
 
+def provider_secrets(settings: ModelRouterSettings) -> dict[str, str]:
+    """API keys by name: files in `secrets_dir`, overridden by `secrets`."""
+    found: dict[str, str] = {}
+    if settings.secrets_dir is not None:
+        for path in sorted(settings.secrets_dir.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                found[path.name] = path.read_text().strip()
+    found.update({name: secret.get_secret_value() for name, secret in settings.secrets.items()})
+    return found
+
+
 def build_router(
     settings: ModelRouterSettings, config: RoutingConfig, telemetry: GenAiTelemetry
 ) -> Router:
     """The routing core with its provider adapters (one pooled client per provider)."""
     reliability = settings.reliability
     providers: dict[str, Provider] = build_providers(
-        {name: secret.get_secret_value() for name, secret in settings.secrets.items()},
+        provider_secrets(settings),
         connect_timeout_s=reliability.connect_timeout_s,
         read_timeout_s=reliability.read_timeout_s,
         max_connections=reliability.max_connections,

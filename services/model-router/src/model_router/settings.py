@@ -11,7 +11,21 @@ from agentbus.bus import BusSettings
 from agentbus.http import HttpSettings
 from agentbus.telemetry import TelemetrySettings
 
-__all__ = ["ModelRouterSettings", "ReliabilitySettings"]
+__all__ = ["ModelRouterSettings", "ReliabilitySettings", "RouterBusSettings"]
+
+
+class RouterBusSettings(BusSettings):
+    """BusSettings with the router's defaults, kept when env sets only some fields."""
+
+    consumer_group: str = "model-router"
+    client_id: str = "model-router"
+    database_url: str = "sqlite:///./var/model-router.db"
+
+
+class RouterHttpSettings(HttpSettings):
+    """HttpSettings with the router's local port."""
+
+    port: int = Field(default=8082, ge=0, le=65535)
 
 
 class ReliabilitySettings(BaseModel):
@@ -38,16 +52,17 @@ class ModelRouterSettings(BaseSettings):
         env_prefix="MODEL_ROUTER_", env_nested_delimiter="__", extra="ignore"
     )
 
-    bus: BusSettings = BusSettings(
-        consumer_group="model-router", database_url="sqlite:///./var/model-router.db"
-    )
-    http: HttpSettings = HttpSettings(port=8082)
+    bus: RouterBusSettings = RouterBusSettings()
+    http: RouterHttpSettings = RouterHttpSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     routing_config: Path | None = Field(
         default=None, description="YAML routing configuration; None = the packaged local one"
     )
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict, description="provider API keys, named by deployments' api_key_ref"
+    )
+    secrets_dir: Path | None = Field(
+        default=None, description="directory of one file per secret (name = file name)"
     )
     reliability: ReliabilitySettings = ReliabilitySettings()
     default_max_tokens: int = Field(
