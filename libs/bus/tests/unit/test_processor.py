@@ -152,18 +152,24 @@ async def test_pruning_keeps_recent_and_unpublished_rows(uow):
         unit.publish(task(), topic="out")
 
     sink = FakeSink()
-    sink.failing = True  # the first record's event stays unpublished
+    sink.failing = True  # the event stays unpublished
     p = processor(uow, sink, emit)
-    await p.process(record())
-    sink.failing = False
     await p.process(record())
     future = datetime.now(UTC) + timedelta(days=1)
     async with uow.sessions() as session:
-        assert await prune(session, handled_before=datetime.now(UTC) - timedelta(days=1)) == (0, 0)
-        assert await prune(session, handled_before=future) == (2, 1)
+        assert await prune(session, handled_before=datetime.now(UTC) - timedelta(days=1)) == (
+            0,
+            0,
+            0,
+        )
+        assert await prune(session, handled_before=future) == (1, 0, 0)
         assert (await session.exec(select(InboxEntry))).all() == []
         [left] = (await session.exec(select(OutboxEntry))).all()
         assert left.published_at is None, "an unpublished event is never pruned"
+    sink.failing = False
+    await p.relay.publish_committed([left.id or 0])
+    async with uow.sessions() as session:
+        assert await prune(session, handled_before=future) == (0, 1, 0), "once published, it goes"
 
 
 async def test_a_hung_handler_times_out_rolls_back_and_dead_letters(uow):

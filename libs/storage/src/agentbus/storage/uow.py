@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
@@ -33,7 +33,8 @@ class UnitOfWork:
         self._sessions = sessions
         self.tenant_id = tenant_id
         self._session: AsyncSession | None = None
-        self._outbox: list[OutboxEntry] = []
+        self._outbox: list[dict[str, Any]] = []
+        self._inbox: list[dict[str, Any]] = []
         self.published_ids: list[int] = []
 
     @property
@@ -46,6 +47,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self._outbox = []
+        self._inbox = []
         self.published_ids = []
         return self
 
@@ -89,16 +91,17 @@ class UnitOfWork:
     def claim_unchecked(
         self, consumer_group: str, event_id: str, *, topic: str, partition: int, offset: int
     ) -> None:
-        """Stage an inbox entry without flushing: a duplicate fails the commit instead."""
-        self.session.add(
-            InboxEntry(
-                consumer_group=consumer_group,
-                event_id=event_id,
-                tenant_id=self.tenant_id,
-                topic=topic,
-                partition=partition,
-                offset=offset,
-            )
+        """Stage an inbox entry, written at commit with the others: a duplicate fails it."""
+        self._inbox.append(
+            {
+                "consumer_group": consumer_group,
+                "event_id": event_id,
+                "tenant_id": self.tenant_id,
+                "topic": topic,
+                "partition": partition,
+                "offset": offset,
+                "handled_at": utcnow(),
+            }
         )
 
     async def is_handled(self, consumer_group: str, event_id: str) -> bool:
@@ -117,9 +120,7 @@ class UnitOfWork:
 
     def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
         """Queue an event in the outbox; it is published only if this unit commits."""
-        entry = OutboxEntry(**self._encoded(envelope, topic))
-        self.session.add(entry)
-        self._outbox.append(entry)
+        self._outbox.append({**self._encoded(envelope, topic), "created_at": utcnow()})
 
     def schedule(
         self, envelope: Envelope[Any], *, at: datetime, timer_id: str, topic: str | None = None
@@ -171,9 +172,23 @@ class UnitOfWork:
         }
 
     async def commit(self) -> None:
-        """Commit state, inbox and outbox together; remember which outbox rows to relay."""
-        await self.session.commit()
-        self.published_ids = [entry.id for entry in self._outbox if entry.id is not None]
+        """Commit state, inbox and outbox together; remember which outbox rows to relay.
+
+        Staged inbox and outbox rows go in as one multi-row INSERT each, not as ORM
+        objects: building and flushing thousands of model instances is what a batch of
+        short handlers would otherwise spend its time on.
+        """
+        session = self.session
+        if self._inbox:
+            await session.exec(insert(InboxEntry.__table__), params=self._inbox)  # type: ignore[attr-defined]
+        ids: list[int] = []
+        if self._outbox:
+            table = OutboxEntry.__table__  # type: ignore[attr-defined]
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            ids = [row[0] for row in await session.exec(statement, params=self._outbox)]
+        await session.commit()
+        self._inbox, self._outbox = [], []
+        self.published_ids = ids
 
 
 class UnitOfWorkFactory:
