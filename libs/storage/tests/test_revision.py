@@ -47,11 +47,11 @@ async def test_first_and_next_revisions_are_generated_and_apply(
     store.metadata = first  # a service's store module, as the CLI imports it
     monkeypatch.setitem(sys.modules, "rev_service_store", store)
     argv = ["revision", "--metadata", "rev_service_store:metadata"]
-    main([*argv, "--versions", str(versions), "--branch", "revsvc", "-m", "widgets"])
+    main([*argv, "--versions", str(versions), "--branch", "rev-svc", "-m", "widgets"])
     [initial] = sorted(versions.glob("*.py"))
-    assert initial.name == "revsvc_0001_widgets.py"
+    assert initial.name == "rev_svc_0001_widgets.py"
     text = initial.read_text()
-    assert "branch_labels: str | Sequence[str] | None = ('revsvc',)" in text
+    assert "branch_labels: str | Sequence[str] | None = ('rev-svc',)" in text
     assert "down_revision: str | Sequence[str] | None = None" in text
     assert "agentbus_inbox" not in text, "the bus's tables belong to its own branch"
 
@@ -60,9 +60,9 @@ async def test_first_and_next_revisions_are_generated_and_apply(
 
     second = MetaData()
     widgets(second, Column("name", String(80), nullable=True))
-    path = make_revision(second, versions, branch="revsvc", message="widget name")
+    path = make_revision(second, versions, branch="rev-svc", message="widget name")
     assert path is not None
-    assert path.name == "revsvc_0002_widget_name.py"
-    assert "down_revision: str | Sequence[str] | None = 'revsvc_0001'" in path.read_text()
+    assert path.name == "rev_svc_0002_widget_name.py"
+    assert "down_revision: str | Sequence[str] | None = 'rev_svc_0001'" in path.read_text()
     await upgrade(database_url, [versions])
     assert await columns(database_url) == {"id", "tenant_id", "name"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,8 @@ def make_revision(metadata: MetaData, versions: Path, *, branch: str, message: s
     so no service database is needed; the first revision starts the branch.
     """
     versions = versions.resolve()
+    # "model-router" -> "model_router_0002": revision ids and module names mypy accepts.
+    prefix = re.sub(r"\W", "_", branch)
     versions.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         engine = create_engine(f"sqlite:///{Path(scratch) / 'scratch.db'}")
@@ -39,7 +42,7 @@ def make_revision(metadata: MetaData, versions: Path, *, branch: str, message: s
                     head=f"{branch}@head" if existing else "base",
                     branch_label=None if existing else branch,
                     version_path=str(versions),
-                    rev_id=f"{branch}_{len(existing) + 1:04d}",
+                    rev_id=f"{prefix}_{len(existing) + 1:04d}",
                 )
         finally:
             engine.dispose()
