@@ -75,8 +75,10 @@ logs: ## the end of every service's log (make logs SERVICE=planner follows one)
 demo: sync kafka-up ## make up, then a governed refund workflow through every service (rich)
 	$(RUN) python demo/run.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
 
-bench: sync kafka-up ## raw aiokafka vs the bus runtime on the same broker
+bench: sync kafka-up pg-up ## the bus runtime beside raw aiokafka: latency, then throughput
 	$(RUN) python bench/bus_roundtrip.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
+	$(RUN) python bench/bus_throughput.py --bootstrap $$(infra/kafka/kafka.sh bootstrap) \
+	  --postgres-url $$(infra/postgres/pg.sh url)
 
 clean: kafka-down ## stop Kafka and remove caches (keeps downloaded jars)
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
