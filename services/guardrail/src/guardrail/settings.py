@@ -11,11 +11,36 @@ from agentbus.bus import BusSettings
 from agentbus.http import HttpSettings
 from agentbus.telemetry import TelemetrySettings
 
-__all__ = ["DEV_VAULT_KEY", "GuardrailSettings", "GuardrailTopics"]
+__all__ = [
+    "DEV_VAULT_KEY",
+    "GuardrailBusSettings",
+    "GuardrailHttpSettings",
+    "GuardrailSettings",
+    "GuardrailTopics",
+]
 
 # Lets `guardrail` run locally out of the box; the service warns when it is in use.
 DEV_VAULT_KEY = "agentbus-guardrail-development-key-do-not-use-in-production"
 _BUNDLED_POLICIES = Path(__file__).resolve().parent / "policies"
+
+
+class GuardrailBusSettings(BusSettings):
+    """The bus with the guardrail's defaults.
+
+    A subclass rather than `BusSettings(consumer_group=...)`: an environment variable such
+    as GUARDRAIL_BUS__BOOTSTRAP_SERVERS rebuilds the nested model from its class defaults,
+    which would otherwise silently fall back to the generic group and database.
+    """
+
+    consumer_group: str = "guardrail"
+    client_id: str = "guardrail"
+    database_url: str = "sqlite:///./var/guardrail.db"
+
+
+class GuardrailHttpSettings(HttpSettings):
+    """HTTP with the guardrail's local port (8080 inside containers, set by env)."""
+
+    port: int = Field(default=8084, ge=0, le=65535)
 
 
 class GuardrailTopics(BaseModel):
@@ -33,12 +58,8 @@ class GuardrailSettings(BaseSettings):
         env_prefix="GUARDRAIL_", env_nested_delimiter="__", extra="ignore"
     )
 
-    bus: BusSettings = BusSettings(
-        consumer_group="guardrail",
-        client_id="guardrail",
-        database_url="sqlite:///./var/guardrail.db",
-    )
-    http: HttpSettings = HttpSettings(port=8084)
+    bus: GuardrailBusSettings = GuardrailBusSettings()
+    http: GuardrailHttpSettings = GuardrailHttpSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     log_level: str = "INFO"
     topics: GuardrailTopics = GuardrailTopics()

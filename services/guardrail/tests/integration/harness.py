@@ -15,12 +15,15 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from guardrail.app import GuardrailService, create_app
-from guardrail.settings import GuardrailSettings, GuardrailTopics
+from guardrail.settings import (
+    GuardrailBusSettings,
+    GuardrailHttpSettings,
+    GuardrailSettings,
+    GuardrailTopics,
+)
 from pydantic import SecretStr
 
-from agentbus.bus import BusSettings
 from agentbus.guard import Guard
-from agentbus.http import HttpSettings
 from agentbus.http.testing import serving
 from agentbus.telemetry import Telemetry
 from agentbus.testing import create_topics, produce, raw_record, unique
@@ -89,7 +92,7 @@ def make_settings(
 ) -> GuardrailSettings:
     """Fast-polling settings on the test's broker, database, topics and policy folder."""
     return GuardrailSettings(
-        bus=BusSettings(
+        bus=GuardrailBusSettings(
             bootstrap_servers=bootstrap,
             consumer_group=unique("guardrail"),
             client_id="guardrail-test",
@@ -98,7 +101,7 @@ def make_settings(
             outbox_relay_grace_s=0.5,
             commit_interval_s=0.2,
         ),
-        http=HttpSettings(
+        http=GuardrailHttpSettings(
             api_keys=[
                 {"key": key_of(s), "tenant": t, "subject": s, "roles": r}  # type: ignore[list-item]
                 for s, (t, r) in PEOPLE.items()

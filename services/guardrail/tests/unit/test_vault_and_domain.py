@@ -56,3 +56,13 @@ def test_settings_defaults_run_locally() -> None:
     assert settings.bus.consumer_group == "guardrail"
     assert settings.http.port == 8084
     assert (settings.policy_dir / "_default" / "default.yaml").exists()
+
+
+def test_partial_env_keeps_the_guardrail_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARDRAIL_BUS__BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("GUARDRAIL_HTTP__HOST", "0.0.0.0")
+    settings = GuardrailSettings()
+    assert settings.bus.bootstrap_servers == "kafka:9092"
+    assert settings.bus.consumer_group == "guardrail"
+    assert settings.bus.database_url.endswith("guardrail.db")
+    assert settings.http.port == 8084
