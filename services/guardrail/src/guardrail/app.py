@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.engine.url import make_url
 from opentelemetry import metrics
+from sqlalchemy.engine.url import make_url
 
 from agentbus.bus import Bus
 from agentbus.guard import Guard, PolicyError, PolicyStore
