@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 
 from fastapi import FastAPI
 
@@ -14,7 +13,7 @@ from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
 from .api import api_router
 from .breaker import BreakerBoard
-from .config import RoutingConfig, load_config, parse_config
+from .config import RoutingConfig, default_config, load_config
 from .consumers import register_consumers
 from .genai import GenAiTelemetry
 from .migrations import VERSIONS
@@ -33,10 +32,7 @@ def routing_config(settings: ModelRouterSettings) -> RoutingConfig:
     """The configured routing file, or the packaged local-only default."""
     if settings.routing_config is not None:
         return load_config(settings.routing_config)
-    import yaml
-
-    text = resources.files("model_router").joinpath("data/default_routing.yaml").read_text()
-    return parse_config(yaml.safe_load(text))
+    return default_config()
 
 
 def provider_secrets(settings: ModelRouterSettings) -> dict[str, str]:

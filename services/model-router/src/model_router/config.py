@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ __all__ = [
     "Strategy",
     "TenantConfig",
     "Tier",
+    "default_config",
     "load_config",
     "parse_config",
 ]
@@ -194,6 +196,12 @@ def parse_config(raw: Any) -> RoutingConfig:
             for err in exc.errors()
         ]
         raise ConfigError("invalid routing configuration:\n  " + "\n  ".join(lines)) from exc
+
+
+def default_config() -> RoutingConfig:
+    """The packaged local-only configuration (no keys, no network)."""
+    text = resources.files("model_router").joinpath("data/default_routing.yaml").read_text()
+    return parse_config(yaml.safe_load(text))
 
 
 def load_config(path: Path) -> RoutingConfig:
