@@ -140,3 +140,26 @@ async def test_a_second_handler_for_a_topic_and_type_is_refused(case):
     with pytest.raises(ValueError, match="not in the topic catalogue"):
         bus.consumer(unique("uncatalogued"))(lambda envelope, uow: asyncio.sleep(0))
     await bus.engine.dispose()
+
+
+async def test_a_handler_longer_than_max_poll_interval_keeps_the_group_membership(case, started):
+    calls: list[str] = []
+
+    async def slow(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        await asyncio.sleep(12)  # longer than max_poll_interval_ms below
+        calls.append(envelope.id)
+
+    settings = case.settings(max_poll_interval_ms=10_000, handler_timeout_s=30)
+    bus = Bus(settings, service="test")
+    bus.consumer(case.topic, event_types=TASK)(slow)
+    first = keyed("r1", "t1")
+    await produce(case.bootstrap, case.topic, [raw_record(first)])
+    await started(bus)
+
+    async def done() -> bool:
+        return len(calls) == 1
+
+    await eventually(done, timeout_s=60, what="the slow record")
+    [loop] = bus.loops
+    assert loop.revocations == 0, "the consumer was never dropped from its group"
+    assert calls == [first.id], "handled once"

@@ -51,6 +51,7 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._task: asyncio.Task[None] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._revoked: set[TopicPartition] = set()
+        self.revocations = 0
 
     @property
     def topic(self) -> str:
@@ -110,6 +111,7 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Hand over: drop queued records, let running ones finish (bounded), then commit."""
         gone = set(revoked)
+        self.revocations += bool(gone)
         self._revoked |= gone
         self.scheduler.withdraw(lambda job: job.tag in gone)
         finished = await self.scheduler.wait_idle(
