@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from agentbus.bus import TransientError
@@ -100,7 +101,8 @@ class RunRepository(TenantRepository[RunRow]):
         )
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"run {row.run_id} changed concurrently")
-        row.revision += 1
+        # Record the new revision as committed state: the row must not be flushed again.
+        set_committed_value(row, "revision", row.revision + 1)
 
     async def listing(
         self, *, workflow: str | None, status: str | None, limit: int, offset: int

@@ -1,0 +1,102 @@
+"""The planner's store on SQLite and PostgreSQL: migrations, tenant scoping, revisions, timers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage.migrations import upgrade
+from contracts.envelope import new_envelope
+from contracts.events.run import RunTimerFired, TimerPurpose
+from contracts.types import Actor, ActorKind, StepRef
+from planner.app import MIGRATIONS
+from planner.lifecycle import DefinitionService
+from planner.runner import Topics, new_run_state
+from planner.state import RunStatus
+from planner.store import ConcurrentUpdateError, DefinitionRepository, RunRepository
+from planner.tables import TimerRow
+from planner.timers import TimerStore
+from planner.validation import parse_definition
+from planner.versions import Action
+
+pytestmark = pytest.mark.integration
+
+SOURCE = """
+name: stored
+version: 1.2.0
+steps:
+  - {id: one, type: tool, tool: t}
+"""
+ALICE = Actor(kind=ActorKind.USER, id="alice")
+BOB = Actor(kind=ActorKind.USER, id="bob")
+
+
+@pytest.fixture
+async def uow(database_url):
+    engine = create_engine(database_url)
+    await upgrade(engine, [MIGRATIONS])
+    yield UnitOfWorkFactory(engine)
+    await engine.dispose()
+
+
+async def test_definitions_and_runs_are_scoped_and_revision_checked(uow):
+    service = DefinitionService(Topics("t."))
+    async with uow("acme") as u:
+        row = await service.create_draft(u, SOURCE, ALICE)
+        for action, actor in ((Action.SUBMIT, ALICE), (Action.APPROVE, BOB), (Action.PUBLISH, BOB)):
+            row = await service.transition(u, "stored", "1.2.0", action, actor)
+        definition = parse_definition(SOURCE)
+        state = new_run_state(
+            "run-1",
+            definition,
+            row.content_hash,
+            tenant_id="acme",
+            task_id="task-1",
+            requested_by=ALICE,
+        )
+        RunRepository(u).create(state, definition)
+        await u.commit()
+    async with uow("globex") as other:
+        assert await RunRepository(other).get("run-1") is None
+        assert await DefinitionRepository(other).runnable("stored", None) is None
+    async with uow("acme") as u:
+        assert (await DefinitionRepository(u).runnable("stored", None)).version == "1.2.0"
+        first = await RunRepository(u).get("run-1")
+        await RunRepository(u).save(first, state.model_copy(update={"status": RunStatus.COMPLETED}))
+        await u.commit()
+    async with uow("acme") as slow, uow("acme") as fast:
+        stale = await RunRepository(slow).get("run-1")
+        fresh = await RunRepository(fast).get("run-1")
+        await RunRepository(fast).save(fresh, state)
+        await fast.commit()
+        with pytest.raises(ConcurrentUpdateError):
+            await RunRepository(slow).save(stale, state)
+
+
+async def test_timers_fire_once_through_the_outbox(uow):
+    timers = TimerStore("t.runs.timers")
+    now = datetime.now(UTC)
+    async with uow("acme") as u:
+        for name, at in (
+            ("due", now - timedelta(seconds=1)),
+            ("later", now + timedelta(hours=1)),
+            ("cancelled", now - timedelta(seconds=1)),
+        ):
+            fired = RunTimerFired(
+                step=StepRef(run_id="run-1", step_id=name, attempt=1),
+                purpose=TimerPurpose.TIMEOUT,
+                due_at=at,
+            )
+            envelope = new_envelope(fired, source="planner", tenant_id="acme", run_id="run-1")
+            await timers.schedule(u, envelope, at=at, timer_id=f"run-1/{name}")
+        await timers.cancel(u, "run-1/cancelled")
+        await u.commit()
+    first = await timers.fire_due(uow)
+    again = await timers.fire_due(uow)
+    assert len(first) == 1
+    assert again == []
+    async with uow.sessions() as session:
+        left = [r.timer_id for r in (await session.exec(TimerRow.__table__.select())).all()]
+    assert left == ["run-1/later"]
