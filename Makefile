@@ -14,12 +14,13 @@ help: ## list the targets
 sync: ## install Python (uv) and every workspace package into .venv
 	$(UV) sync --locked --all-packages
 
-lint: sync compose-check ## ruff, mypy --strict, shellcheck and docker-compose config
+lint: sync compose-check ## ruff, mypy --strict, shellcheck, docker-compose config, kubeconform
 	command -v shellcheck >/dev/null || infra/dev/apt-install.sh shellcheck
-	shellcheck -x infra/dev/*.sh infra/kafka/kafka.sh infra/kafka/production/acls.sh infra/postgres/pg.sh .ci/run
+	shellcheck -x infra/dev/*.sh infra/k8s/kubeconform.sh infra/kafka/kafka.sh infra/kafka/production/acls.sh infra/postgres/pg.sh .ci/run
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
 	$(RUN) mypy contracts/src libs/*/src $$(ls -d services/*/src 2>/dev/null)
+	infra/k8s/kubeconform.sh
 
 format: sync ## apply ruff format and fixes
 	$(RUN) ruff format .
