@@ -5,12 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from agentbus.storage import UnitOfWorkFactory, create_engine
-from agentbus.storage.migrations import upgrade
-from contracts.envelope import new_envelope
-from contracts.events.run import RunTimerFired, TimerPurpose
-from contracts.types import Actor, ActorKind, StepRef
 from planner.app import MIGRATIONS
 from planner.lifecycle import DefinitionService
 from planner.runner import Topics, new_run_state
@@ -20,6 +14,12 @@ from planner.tables import TimerRow
 from planner.timers import TimerStore
 from planner.validation import parse_definition
 from planner.versions import Action
+
+from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage.migrations import upgrade
+from contracts.envelope import new_envelope
+from contracts.events.run import RunTimerFired, TimerPurpose
+from contracts.types import Actor, ActorKind, StepRef
 
 pytestmark = pytest.mark.integration
 
