@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from agentbus.storage import create_engine
+
+pytestmark = pytest.mark.integration
 
 
 async def test_sqlite_commits_are_synced_in_wal_mode(sqlite_url: str):
