@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, update
+from sqlalchemy import event, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from agentbus.storage import TenantRepository
 from contracts.envelope import Envelope
@@ -24,6 +26,36 @@ from .tables import AuditCheckpoint, AuditRecord, ChainHead
 __all__ = ["AuditRepository", "CheckpointRepository", "QueryFilter"]
 
 _HEAD_CACHE = "audit.chain_heads"
+_PENDING = "audit.pending_records"
+_LISTENING = "audit.listening"
+
+
+def _pending(session: AsyncSession) -> list[dict[str, Any]]:
+    """Rows appended in this transaction; written in one executemany just before commit."""
+    rows: list[dict[str, Any]] | None = session.info.get(_PENDING)
+    if rows is None:
+        rows = session.info[_PENDING] = []
+        if not session.info.get(_LISTENING):
+            # Once per session (sessions live for one unit of work); removing a listener
+            # from inside its own dispatch is not allowed, so it stays and finds no rows.
+            session.info[_LISTENING] = True
+            event.listen(session.sync_session, "before_commit", _write_pending)
+    return rows
+
+
+def _write_pending(sync_session: Session) -> None:
+    # Runs inside the async session's greenlet, so this synchronous I/O is allowed. One
+    # executemany per transaction instead of two statements per record: a batch of
+    # records from the bus costs a few round trips instead of hundreds.
+    rows = sync_session.info.pop(_PENDING, None)
+    if not rows:
+        return
+    sync_session.execute(insert(AuditRecord), rows)
+    heads = sync_session.info.get(_HEAD_CACHE, {})
+    for tenant, (seq, digest) in heads.items():
+        sync_session.execute(
+            update(ChainHead).where(col(ChainHead.tenant_id) == tenant).values(seq=seq, hash=digest)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,32 +94,27 @@ class AuditRepository(TenantRepository[AuditRecord]):
         return cache[self.tenant_id]
 
     async def append(self, envelope: Envelope[AuditRecorded]) -> Link:
-        """Add `envelope` as the next link of this tenant's chain (same transaction)."""
+        """Add `envelope` as the next link of this tenant's chain (written at commit)."""
         seq, prev = await self._lock_head()
         body = entry_from_envelope(envelope, seq + 1)
         digest = link_hash(prev, body)
         fields = indexed_fields(envelope.data.model_dump(mode="json"), envelope.runid)
-        await self.session.exec(
-            insert(AuditRecord).values(
-                tenant_id=self.tenant_id,
-                seq=seq + 1,
-                event_id=envelope.id,
-                run_id=fields.run_id,
-                step_id=fields.step_id,
-                action=fields.action,
-                resource_type=fields.resource_type,
-                outcome=fields.outcome,
-                occurred_at=fields.occurred_at,
-                recorded_at=datetime.now(UTC),
-                prev_hash=prev,
-                hash=digest,
-                body=body,
-            )
-        )
-        await self.session.exec(
-            update(ChainHead)
-            .where(col(ChainHead.tenant_id) == self.tenant_id)
-            .values(seq=seq + 1, hash=digest)
+        _pending(self.session).append(
+            {
+                "tenant_id": self.tenant_id,
+                "seq": seq + 1,
+                "event_id": envelope.id,
+                "run_id": fields.run_id,
+                "step_id": fields.step_id,
+                "action": fields.action,
+                "resource_type": fields.resource_type,
+                "outcome": fields.outcome,
+                "occurred_at": fields.occurred_at,
+                "recorded_at": datetime.now(UTC),
+                "prev_hash": prev,
+                "hash": digest,
+                "body": body,
+            }
         )
         self.session.info[_HEAD_CACHE][self.tenant_id] = (seq + 1, digest)
         return Link(self.tenant_id, seq + 1, prev, digest, body)

@@ -1,0 +1,5 @@
+"""`python -m audit`: the audit command."""
+
+from .app import main
+
+main()
