@@ -20,6 +20,7 @@ __all__ = ["ADMIN_ROLE", "GrantBody", "ToolSummary", "api_router"]
 
 ADMIN_ROLE = "tool-admin"
 ToolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128)]
+AdminPrincipal = Annotated[Principal, Depends(require_roles(ADMIN_ROLE))]
 
 
 class ToolSummary(BaseModel):
@@ -62,7 +63,6 @@ def _summary(d: ToolDefinition, granted: set[str]) -> ToolSummary:
 def api_router(uow: UnitOfWorkFactory) -> APIRouter:
     """Routes under /v1; every one authenticates and sees only the caller's tenant."""
     router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-    admin = Depends(require_roles(ADMIN_ROLE))
 
     @router.get("/tools", response_model=list[ToolSummary], tags=["tools"])
     async def list_tools(principal: CurrentPrincipal) -> list[ToolSummary]:
@@ -88,9 +88,7 @@ def api_router(uow: UnitOfWorkFactory) -> APIRouter:
             return await GrantRepository(unit).all()
 
     @router.put("/grants/{name}", response_model=Grant, tags=["grants"])
-    async def put_grant(
-        name: ToolName, body: GrantBody, principal: Annotated[Principal, admin]
-    ) -> Grant:
+    async def put_grant(name: ToolName, body: GrantBody, principal: AdminPrincipal) -> Grant:
         """Grant (or change the grant of) a tool this tenant can see."""
         grant = Grant(tool=name, **body.model_dump())
         async with uow(principal.tenant_id) as unit:
@@ -102,7 +100,7 @@ def api_router(uow: UnitOfWorkFactory) -> APIRouter:
         return grant
 
     @router.delete("/grants/{name}", status_code=204, tags=["grants"])
-    async def revoke_grant(name: ToolName, principal: Annotated[Principal, admin]) -> Response:
+    async def revoke_grant(name: ToolName, principal: AdminPrincipal) -> Response:
         """Revoke the tenant's grant of a tool."""
         async with uow(principal.tenant_id) as unit:
             if not await GrantRepository(unit).revoke(name):
