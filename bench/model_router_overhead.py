@@ -5,7 +5,7 @@ three clients in this process on uvloop:
   direct   httpx.AsyncClient POST /v1/chat/completions (the floor)
   router   model_router.Router.complete (plan, retries, breaker, adapter, usage, cost)
   litellm  litellm.Router.acompletion (same server, same model list)
-Latency: sequential calls, p50/p99 of each, added = client - direct.
+Latency: sequential calls, clients interleaved; p50/p99 of each, added = client - direct.
 Throughput: `--concurrency` calls in flight until `--requests` are done.
 """
 
@@ -83,18 +83,26 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def latency(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
-    for _ in range(50):  # warm-up: connections, caches
-        await call()
-    out = []
+async def latencies(
+    calls: dict[str, Callable[[], Awaitable[Any]]], n: int
+) -> dict[str, list[float]]:
+    """Sequential calls, the clients interleaved so background load hits them alike."""
+    for call in calls.values():
+        for _ in range(50):  # warm-up: connections, caches
+            await call()
+    out: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(n):
-        started = time.perf_counter()
-        await call()
-        out.append(time.perf_counter() - started)
+        for name, call in calls.items():
+            started = time.perf_counter()
+            await call()
+            out[name].append(time.perf_counter() - started)
     return out
 
 
-async def throughput(call: Callable[[], Awaitable[Any]], total: int, concurrency: int) -> float:
+async def throughput(
+    call: Callable[[], Awaitable[Any]], total: int, concurrency: int
+) -> tuple[float, float]:
+    """(calls per second, this process's CPU seconds per call) at `concurrency`."""
     remaining = total
 
     async def worker() -> None:
@@ -103,9 +111,9 @@ async def throughput(call: Callable[[], Awaitable[Any]], total: int, concurrency
             remaining -= 1
             await call()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started)
+    return total / (time.perf_counter() - started), (time.process_time() - cpu) / total
 
 
 def clients(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
@@ -184,17 +192,19 @@ def clients(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
 
 async def run(args: argparse.Namespace, url: str) -> None:
     calls = clients(url)
-    lat: dict[str, list[float]] = {}
+    lat = await latencies(calls, args.latency_requests)
     rps: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for name, call in calls.items():
-        lat[name] = await latency(call, args.latency_requests)
-    for name, call in calls.items():
-        rps[name] = await throughput(call, args.requests, args.concurrency)
+        rps[name], cpu[name] = await throughput(call, args.requests, args.concurrency)
     base50 = statistics.median(lat["direct"])
     base99 = percentile(lat["direct"], 0.99)
     print(f"model-router bench  (uvloop; {args.latency_requests} sequential calls for latency,")
     print(f"{args.requests} calls at concurrency {args.concurrency} for throughput)")
-    print(f"{'client':<9}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}{'req/s':>9}")
+    print(
+        f"{'client':<9}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}"
+        f"{'req/s':>9}{'cpu us/call':>13}"
+    )
     for name in calls:
         p50 = statistics.median(lat[name])
         p99 = percentile(lat[name], 0.99)
@@ -202,11 +212,13 @@ async def run(args: argparse.Namespace, url: str) -> None:
         added99 = "" if name == "direct" else f"{(p99 - base99) * 1000:.3f}"
         print(
             f"{name:<9}{p50 * 1000:>9.3f}{p99 * 1000:>9.3f}{added50:>11}{added99:>11}"
-            f"{rps[name]:>9.0f}"
+            f"{rps[name]:>9.0f}{cpu[name] * 1e6:>13.0f}"
         )
     added50 = (statistics.median(lat["router"]) - base50) * 1000
     added99 = (percentile(lat["router"], 0.99) - base99) * 1000
     ratio = rps["router"] / rps["litellm"]
+    added_cpu = (cpu["router"] - cpu["direct"]) * 1e6
+    print(f"router CPU added per call: {added_cpu:.0f} us (client side; the server is apart)")
     print(
         f"targets: added p50 {added50:.3f} ms (<= 1), added p99 {added99:.3f} ms (<= 5), "
         f"throughput {ratio:.1f}x LiteLLM (>= 5)"
