@@ -35,6 +35,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._outbox: list[dict[str, Any]] = []
         self._inbox: list[dict[str, Any]] = []
+        self._timers: list[dict[str, Any]] = []
         self.published_ids: list[int] = []
 
     @property
@@ -48,6 +49,7 @@ class UnitOfWork:
         self._session = self._sessions()
         self._outbox = []
         self._inbox = []
+        self._timers = []
         self.published_ids = []
         return self
 
@@ -134,11 +136,14 @@ class UnitOfWork:
             raise ValueError(f"timer {timer_id!r}: `at` must be timezone-aware, got {at!r}")
         fields = self._encoded(envelope, topic)
         # Stored in UTC: SQLite keeps no zone, so every stored time must share one.
-        self.session.add(TimerEntry(**fields, timer_id=timer_id, fire_at=at.astimezone(UTC)))
+        fire_at = at.astimezone(UTC)
+        self._timers.append(
+            {**fields, "timer_id": timer_id, "fire_at": fire_at, "created_at": utcnow()}
+        )
 
     async def cancel_timer(self, timer_id: str) -> bool:
         """Cancel this tenant's pending timer; False if unknown, fired or already cancelled."""
-        await self.session.flush()  # a timer scheduled earlier in this unit is cancellable
+        await self._insert_timers()  # a timer scheduled earlier in this unit is cancellable
         result = await self.session.exec(
             update(TimerEntry)
             .where(
@@ -150,6 +155,13 @@ class UnitOfWork:
             .values(cancelled_at=utcnow())
         )
         return bool(result.rowcount)
+
+    async def _insert_timers(self) -> None:
+        """Write staged timers as one multi-row INSERT (like the inbox and outbox)."""
+        if self._timers:
+            table = TimerEntry.__table__  # type: ignore[attr-defined]
+            await self.session.exec(insert(table), params=self._timers)
+            self._timers = []
 
     def _encoded(self, envelope: Envelope[Any], topic: str | None) -> dict[str, Any]:
         """The outbox columns of `envelope`, exactly as it will go on the wire."""
@@ -179,6 +191,7 @@ class UnitOfWork:
         short handlers would otherwise spend its time on.
         """
         session = self.session
+        await self._insert_timers()
         if self._inbox:
             await session.exec(insert(InboxEntry.__table__), params=self._inbox)  # type: ignore[attr-defined]
         ids: list[int] = []
