@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 import phonenumbers
 from Crypto.Hash import keccak
+from phonenumbers.phonemetadata import PhoneMetadata
 from stdnum import bitcoin, iban, luhn
 
 __all__ = [
@@ -97,6 +99,8 @@ def valid_phone(candidate: str, regions: tuple[str, ...]) -> float | None:
         return None
     international = candidate.startswith("+")
     for region in ("ZZ",) if international else regions:
+        if not international and not _plausible_national(digits, region):
+            continue
         try:
             number = phonenumbers.parse(candidate, None if international else region)
         except phonenumbers.NumberParseException:
@@ -109,6 +113,24 @@ def valid_phone(candidate: str, regions: tuple[str, ...]) -> float | None:
         if international or digits in (national, f"{number.country_code}{national}"):
             return 0.75  # a valid plan, not a checksum: checksummed ids win ties
     return None
+
+
+@lru_cache(maxsize=512)
+def _trunk(region: str) -> tuple[int, str]:
+    """A region's country code and national (trunk) prefix, from libphonenumber metadata."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return 0, ""
+    return metadata.country_code or 0, metadata.national_prefix or ""
+
+
+def _plausible_national(digits: str, region: str) -> bool:
+    """Cheap test before parsing: national numbers of trunk-prefix regions start with it."""
+    country_code, prefix = _trunk(region)
+    if country_code == 1:  # NANP: written without the trunk 1, area codes start 2-9
+        ten = len(digits) == 10 and digits[0] not in "01"
+        return ten or (len(digits) == 11 and digits[0] == "1")
+    return not prefix or digits.startswith(prefix)
 
 
 def valid_ip(candidate: str) -> float | None:
