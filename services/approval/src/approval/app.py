@@ -82,7 +82,12 @@ def create_app(
     async def send_webhooks() -> None:
         await sender.send_due()
 
-    loops = (BackgroundLoop("approval-webhooks", send_webhooks, settings.webhooks.poll_interval_s),)
+    # No targets, no deliveries: do not poll the table for nothing.
+    loops = (
+        (BackgroundLoop("approval-webhooks", send_webhooks, settings.webhooks.poll_interval_s),)
+        if settings.webhooks.targets
+        else ()
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
