@@ -54,29 +54,33 @@ grant() {
     --transactional-id "$service" --resource-pattern-type prefixed
 }
 
+# The planner also writes tasks.submitted (its HTTP ingress), its own timers and workflows.events.
 grant planner \
-  "tasks.submitted guardrail.verdicts model.responses tool.results approval.decisions" \
-  "guardrail.requests model.requests tool.requests approval.requests runs.events tasks.completed tasks.failed audit.log"
+  "tasks.submitted guardrail.verdicts model.responses tool.results approval.decisions runs.timers" \
+  "tasks.submitted guardrail.requests model.requests tool.requests approval.requests runs.events runs.timers workflows.events tasks.completed tasks.failed audit.log"
 
 grant model-router \
   "model.requests" \
   "model.responses usage.records audit.log"
 
+# It follows approvals of tools that need one (approval.requests and approval.decisions).
 grant tool-executor \
-  "tool.requests" \
+  "tool.requests approval.requests approval.decisions" \
   "tool.results audit.log"
 
 grant guardrail \
   "guardrail.requests" \
   "guardrail.verdicts audit.log"
 
+# Its deadline and escalation timers fire as events on approval.requests.
 grant approval \
   "approval.requests" \
-  "approval.decisions audit.log"
+  "approval.requests approval.decisions audit.log"
 
-# The audit service reads the trail; replays read it from the beginning under the same principal.
+# The audit service reads the trail (replays from the beginning under the same principal) and
+# records its own readers' queries and exports on it.
 grant audit \
   "audit.log" \
-  ""
+  "audit.log"
 
 "$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --list
