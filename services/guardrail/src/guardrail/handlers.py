@@ -13,7 +13,7 @@ from agentbus.bus import PermanentError
 from agentbus.guard import TOKEN_PATTERN, Guard, PolicyNotFoundError, PolicyStore, Verdict
 from agentbus.guard.content import rebuild, strings
 from agentbus.storage import UnitOfWork
-from agentbus.telemetry import current_traceparent
+from agentbus.telemetry import bind_log_context, current_traceparent
 from contracts.audit import record, service_actor
 from contracts.envelope import Envelope, new_envelope
 from contracts.events import Direction, GuardrailCheckRequested
@@ -91,13 +91,14 @@ class Checker:
         """Consumer of guardrail.requests: one transaction for vault, verdict and audit."""
         request: GuardrailCheckRequested = envelope.data
         try:
-            verdict = self.evaluate(
-                uow.tenant_id,
-                request.content,
-                policy=request.policy,
-                direction=request.direction,
-                output_schema=request.output_schema,
-            )
+            with bind_log_context(step_id=request.step.step_id):
+                verdict = self.evaluate(
+                    uow.tenant_id,
+                    request.content,
+                    policy=request.policy,
+                    direction=request.direction,
+                    output_schema=request.output_schema,
+                )
         except PolicyNotFoundError as exc:
             # Configuration, not content: dead-letter (with a failed reply) and redrive later.
             raise PermanentError(str(exc)) from exc

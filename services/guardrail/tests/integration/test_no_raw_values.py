@@ -137,7 +137,16 @@ async def test_no_planted_value_leaks(
         "http response": http.content,
     }
     assert spans.get_finished_spans(), "spans were recorded"
-    assert b"check decided" in haystacks["log lines"], "log lines were captured"
+    decided = [
+        json.loads(line)
+        for line in captured_logs.getvalue().splitlines()
+        if '"check decided"' in line
+    ]
+    mine = [e for e in decided if e.get("run_id") == masked_request.runid]
+    assert mine, "the consumer logged its decision"
+    assert mine[0]["tenant_id"] == "acme"
+    assert mine[0]["step_id"] == "draft"
+    assert mine[0]["trace_id"] == (masked_request.traceparent or "").split("-")[1]
     for where, haystack in haystacks.items():
         for name, value in PLANTED.items():
             for form in _variants(value):
