@@ -45,7 +45,10 @@ class ToolExecutor:
     async def prepare_registry(self) -> None:
         """Migrate, then load definitions, grants and (if asked) MCP tools before consuming."""
         await upgrade(self.bus.engine, [MIGRATIONS])
-        await register_files(self.bus.uow, self.settings.tools_dir or BUNDLED_TOOLS)
+        if self.settings.load_bundled_tools:
+            await register_files(self.bus.uow, BUNDLED_TOOLS)
+        if self.settings.tools_dir is not None:
+            await register_files(self.bus.uow, self.settings.tools_dir)
         if self.settings.grants_file is not None:
             await grant_all(self.bus.uow, self.settings.grants_file)
         if self.settings.import_mcp_on_start:

@@ -85,7 +85,10 @@ class ToolExecutorSettings(BaseSettings):
     topics: Topics = Topics()
     log_level: str = "INFO"
     tools_dir: Path | None = Field(
-        default=None, description="YAML tool definitions loaded at start (default: bundled)"
+        default=None, description="more YAML tool definitions, loaded at start"
+    )
+    load_bundled_tools: bool = Field(
+        default=True, description="register the built-in definitions (inert without grants)"
     )
     grants_file: Path | None = Field(default=None, description="YAML grants loaded at start")
     secrets: dict[str, SecretStr] = Field(default_factory=dict, description="name -> value")
