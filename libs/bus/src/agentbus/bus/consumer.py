@@ -74,6 +74,7 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.scheduler.close()
+        await self.processor.group.close()
         await self.commit()
         await self.consumer.stop()
 

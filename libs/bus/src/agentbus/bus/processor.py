@@ -22,6 +22,7 @@ from contracts.errors import ContractError
 from .dlq import is_for_group
 from .errors import UnexpectedEventTypeError
 from .failures import DeadLetterer
+from .group import GroupCommit
 from .io import IoContext, IoHandler, idempotency_key
 from .records import InboundRecord
 from .relay import OutboxRelay
@@ -62,6 +63,10 @@ class _Item:
     route: Route
 
 
+_DUPLICATE = object()
+"""What the prepare phase returns for an event the group has already handled."""
+
+
 class _HandlerFailedError(Exception):
     """A handler raised inside a shared transaction, at `position` of the batch."""
 
@@ -91,6 +96,7 @@ class Processor:
         dead_letters: DeadLetterer,
         retry: RetryPolicy,
         handler_timeout_s: float = 60.0,
+        group_commit_max: int = 200,
         meter: Meter | None = None,
         tracer: Tracer | None = None,
     ) -> None:
@@ -103,6 +109,10 @@ class Processor:
         self.retry = retry
         self.handler_timeout_s = handler_timeout_s
         self.tracer = tracer or trace.get_tracer("agentbus.bus")
+        # I/O handlers' short transactions, from records finishing together, commit together.
+        self.group = GroupCommit(
+            uow_factory, relay, max_batch=group_commit_max, timeout_s=handler_timeout_s
+        )
         meter = meter or metrics.get_meter("agentbus.bus")
         self._records = meter.create_counter(
             "agentbus.bus.records", unit="{record}", description="records by final outcome"
@@ -235,27 +245,43 @@ class Processor:
         self, envelope: Envelope[Any], handler: IoHandler[Any, Any], record: InboundRecord, n: int
     ) -> tuple[Outcome, list[int]]:
         tenant = envelope.tenantid
+
+        async def check_and_prepare(uow: UnitOfWork, alone: bool) -> Any:
+            if await uow.is_handled(self.consumer_group, envelope.id):
+                return _DUPLICATE
+            return await handler.prepare(envelope, uow)
+
         async with asyncio.timeout(self.handler_timeout_s):
-            async with self.uow_factory(tenant) as uow:
-                if await uow.is_handled(self.consumer_group, envelope.id):
-                    _log_duplicate(record)
-                    return Outcome.DUPLICATE, []
-                prepared = await handler.prepare(envelope, uow)
-                await uow.commit()
-            if uow.published_ids:
-                await self.relay.publish_committed(uow.published_ids)
+            prepared = await self.group.run(tenant, check_and_prepare)
+            if prepared is _DUPLICATE:
+                _log_duplicate(record)
+                return Outcome.DUPLICATE, []
             # No transaction is open here: the call may take seconds.
             key = idempotency_key(self.consumer_group, envelope.id)
-            context = IoContext(envelope, key, n, self.consumer_group)
-            result = await handler.perform(prepared, context)
-            async with self.uow_factory(tenant) as uow:
-                try:
-                    await self._claim(uow, envelope, record)
-                except DuplicateEventError:
-                    return Outcome.DUPLICATE, []
+            result = await handler.perform(
+                prepared, IoContext(envelope, key, n, self.consumer_group)
+            )
+
+            async def claim_and_record(uow: UnitOfWork, alone: bool) -> None:
+                if alone:
+                    await self._claim(uow, envelope, record)  # DuplicateEventError if raced
+                else:
+                    # In a shared transaction a raced duplicate fails the commit instead,
+                    # and the group retries each record alone.
+                    uow.claim_unchecked(
+                        self.consumer_group,
+                        envelope.id,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
                 await handler.record(envelope, result, uow)
-                await uow.commit()
-                return Outcome.HANDLED, uow.published_ids
+
+            try:
+                await self.group.run(tenant, claim_and_record)
+            except DuplicateEventError:
+                return Outcome.DUPLICATE, []
+            return Outcome.HANDLED, []
 
     async def _apply_batch(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}

@@ -43,6 +43,12 @@ async def run_with_retries(
     `first_error` is the failure of an attempt 1 made elsewhere (in a batch): the count,
     the backoff and the transient-only rule go on from there.
     """
+    if first_error is None:
+        # The common case costs one call: the retry machinery is built only after a failure.
+        try:
+            return await fn(1)
+        except Exception as exc:
+            first_error = exc
     done = 0
     if first_error is not None:
         done = 1
@@ -81,7 +87,7 @@ def _backoff(policy: RetryPolicy) -> Callable[[int], float]:
     """Seconds to wait after failed attempt n: exponential, capped, plus jitter."""
 
     def wait(attempt: int) -> float:
-        exponential = policy.initial_backoff_s * 2 ** (attempt - 1)
+        exponential = policy.initial_backoff_s * float(2 ** (attempt - 1))
         return min(policy.max_backoff_s, exponential) + random.uniform(0, policy.jitter_s)
 
     return wait
