@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,14 @@ from .domain import audit_fields, audit_outcome, contract_verdict
 from .store import VaultRepository
 from .vault import VaultCipher
 
-__all__ = ["Checker", "Restored", "user_actor"]
+__all__ = ["Checker", "EngineError", "Restored", "user_actor"]
 
 log = logging.getLogger("guardrail")
 SERVICE = "guardrail"
+
+
+class EngineError(PermanentError):
+    """The detection engine failed on some content; the message names only the error type."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,19 @@ class Checker:
         """The verdict alone (pure CPU); PolicyNotFoundError for an unknown policy."""
         compiled = self.policies.get(tenant_id, policy)
         started = time.perf_counter()
-        verdict = self.guard.check(
-            content, compiled, self.cipher.keys(tenant_id), output_schema=output_schema
-        )
+        try:
+            verdict = self.guard.check(
+                content, compiled, self.cipher.keys(tenant_id), output_schema=output_schema
+            )
+        except Exception as exc:
+            # An exception message may quote the content (a value, a secret): keep only
+            # its type and the code locations, so no log, DLQ header or reply repeats it.
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "guard engine failed",
+                extra={"fields": {"error": type(exc).__name__, "traceback": where}},
+            )
+            raise EngineError(f"guard engine failed: {type(exc).__name__}") from None
         self._latency.record((time.perf_counter() - started) * 1000)
         attributes = {"decision": verdict.decision.value, "direction": str(direction or "none")}
         self._decisions.add(1, attributes)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from guardrail.domain import audit_fields, contract_verdict
+from guardrail.handlers import Checker, EngineError
 from guardrail.settings import GuardrailSettings
 from guardrail.vault import Sealed, VaultCipher, VaultKeyError
+from opentelemetry import metrics
 
-from agentbus.guard import CompiledPolicy, Guard, parse_policy
+from agentbus.guard import CompiledPolicy, Guard, PolicyStore, parse_policy
 from contracts.events import Decision, Direction
 from contracts.types import StepRef
 
@@ -66,3 +71,28 @@ def test_partial_env_keeps_the_guardrail_defaults(monkeypatch: pytest.MonkeyPatc
     assert settings.bus.consumer_group == "guardrail"
     assert settings.bus.database_url.endswith("guardrail.db")
     assert settings.http.port == 8084
+
+
+def test_engine_failures_never_repeat_the_content(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    class Exploding(Guard):
+        def check(self, content: Any, *args: Any, **kwargs: Any) -> Any:
+            raise ValueError(f"cannot handle {content}")
+
+    (tmp_path / "_default").mkdir()
+    (tmp_path / "_default" / "default.yaml").write_text("name: default\nversion: 1\n")
+    checker = Checker(
+        guard=Exploding(warm_up=False),
+        policies=PolicyStore(tmp_path),
+        cipher=CIPHER,
+        verdicts_topic="v",
+        audit_topic="a",
+        meter=metrics.get_meter("test"),
+    )
+    with pytest.raises(EngineError) as caught:
+        checker.evaluate("acme", "ssn 219-09-9999", policy=None, direction=None, output_schema=None)
+    assert "219-09-9999" not in str(caught.value)
+    assert "ValueError" in str(caught.value)
+    assert "219-09-9999" not in caplog.text
+    assert "guard engine failed" in caplog.text
