@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import inspect, text
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.storage.migrations.runner import VERSION_TABLE
+from agentbus.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +76,48 @@ async def test_a_newer_database_is_left_alone_by_older_code(database_url: str):
     tables, _, versions = await schema(database_url)
     assert "svc_widgets" in tables
     assert "svc_0002" in versions
+
+
+RACER = """
+import asyncio, sys, time
+from pathlib import Path
+from agentbus.storage.migrations import upgrade
+url, versions, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+ready.touch()
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.005)
+asyncio.run(upgrade(url, [versions]))
+"""
+
+
+async def test_replicas_starting_at_once_in_separate_processes_are_safe(
+    database_url: str, tmp_path: Path
+):
+    """The database's own lock (not the in-process one) keeps concurrent starts apart."""
+    go = tmp_path / "go"
+    racers = []
+    for n in range(3):
+        ready = tmp_path / f"ready-{n}"
+        args = [database_url, str(SERVICE_VERSIONS), str(ready), str(go)]
+        racers.append(
+            (
+                ready,
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", RACER, *args, stderr=asyncio.subprocess.PIPE
+                ),
+            )
+        )
+
+    async def all_ready() -> bool:
+        return all(ready.exists() for ready, _ in racers)
+
+    await eventually(all_ready, timeout_s=60, what="three processes ready to migrate")
+    go.touch()  # released together: their upgrades overlap
+    for _, process in racers:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    tables, columns, versions = await schema(database_url)
+    assert "svc_widgets" in tables
+    assert "name" in columns
+    assert len([v for v in versions if v.startswith("svc_")]) == 1
