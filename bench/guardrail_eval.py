@@ -27,8 +27,8 @@ Span = tuple[str, int, int]
 Detector = Callable[[str], list[Span]]
 REGIONS = ("US", "GB", "DE", "FR")
 MIN_SCORE = 0.5  # the default policy's threshold
-# Catch-all secret detectors with no label of their own: counted apart (see `fallbacks`).
-FALLBACKS = frozenset({"HIGH_ENTROPY_STRING", "GENERIC_SECRET"})
+# The catch-all secret detector has no label of its own: counted apart (see `fallbacks`).
+FALLBACKS = frozenset({"HIGH_ENTROPY_STRING"})
 ROLE_PLAY = re.compile(
     r"^\s*(?:you are|you're|roleplay|role-play|role play|act as|pretend|imagine you|"
     r"i want you to act|play the role|from now on you)",
@@ -118,7 +118,7 @@ def fallbacks(guard: Guard, corpus: list[Sample]) -> None:
         for d in guard.scanner.scan(sample.text, options):
             if d.entity in FALLBACKS and d.score >= MIN_SCORE:
                 hits[(d.entity, sample.kind)] += 1
-    print("\ncatch-all secret detectors (no gold label; fire where no specific rule matched):")
+    print("\ncatch-all detector (no gold label; fires where no specific rule matched):")
     for (entity, kind), n in sorted(hits.items()):
         print(f"  {entity:<22} {n:>4} on {kind} samples")
 

@@ -385,6 +385,27 @@ SECRET_GENERATORS: dict[str, Generator] = {
         "AIza" + _chars(r, _ALNUM + "_-", 35),
         "AIza" + _chars(r, _ALNUM, 20),
     ),
+    "AWS_SECRET_KEY": lambda r: (
+        "aws_secret_access_key = " + _chars(r, _ALNUM + "/+", 40),
+        "aws_secret_access_key = " + _chars(r, _ALNUM + "/+", 30),
+    ),
+    "BEARER_TOKEN": lambda r: (
+        "Authorization: Bearer " + _chars(r, _ALNUM + "-._~", 40),
+        "Authorization: Bearer <token>",
+    ),
+    "SLACK_WEBHOOK": lambda r: (
+        "https://hooks.slack.com/services/T"
+        + _chars(r, string.ascii_uppercase + string.digits, 10)
+        + "/B"
+        + _chars(r, string.ascii_uppercase + string.digits, 10)
+        + "/"
+        + _chars(r, _ALNUM, 24),
+        "https://hooks.slack.com/services/T" + _chars(r, string.ascii_uppercase, 4) + "/XXXX",
+    ),
+    "GENERIC_SECRET": lambda r: (
+        f'password = "{_chars(r, _ALNUM + "!#%&*", 14)}"',
+        f'password = "{r.choice(["changeme", "<password>", "${DB_PASSWORD}", "********"])}"',
+    ),
     "JWT": _jwt,
     "PRIVATE_KEY": _private_key,
     "CONNECTION_STRING": _connection,
