@@ -31,6 +31,7 @@ _FAILED_STATUS = {
     "model.context_window_exceeded": 400,
     "model.content_policy": 400,
     "model.bad_request": 400,
+    "request.duplicate": 409,
 }
 
 

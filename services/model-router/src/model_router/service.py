@@ -97,6 +97,9 @@ class RouterService:
             month=month,
             limits=tenant.budget,
         )
+        if hold.finished:
+            message = f"request {spec.request_id!r} was already answered"
+            return _decided(base, CallOutcome.FAILED, "request.duplicate", message)
         if not hold.ok:
             message = f"the tenant's {hold.exceeded or ''} budget cannot cover this call".strip()
             return _decided(base, CallOutcome.BUDGET_EXCEEDED, "budget.exceeded", message)

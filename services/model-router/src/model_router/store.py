@@ -43,6 +43,7 @@ class Hold:
     ok: bool
     new: bool = False
     exceeded: str | None = None
+    finished: bool = False
 
 
 class BudgetRepository(TenantRepository[Reservation]):
@@ -82,8 +83,11 @@ class BudgetRepository(TenantRepository[Reservation]):
             .returning(col(Reservation.request_id))
         )
         if inserted.first() is None:
+            # Held: a re-run of an unfinished request reuses its hold. Settled or released:
+            # the request already finished, and running it again would be a free call.
             existing = await self.get(self.tenant_id, request_id)
-            return Hold(ok=existing is not None and existing.state != "released")
+            held = existing is not None and existing.state == "held"
+            return Hold(ok=held, finished=not held)
         await self.session.exec(
             _insert(self.uow, BudgetCounter)
             .values([{"tenant_id": self.tenant_id, "period": p, **_ZERO} for p in (month, day)])

@@ -12,12 +12,16 @@ import openai
 import pytest
 import yaml
 from model_router.app import create_app
-from model_router.settings import ModelRouterSettings, ReliabilitySettings
+from model_router.settings import (
+    ModelRouterSettings,
+    ReliabilitySettings,
+    RouterBusSettings,
+    RouterHttpSettings,
+)
 from model_router.tables import CallRecord
 from sqlmodel import select
 
-from agentbus.bus import BusSettings
-from agentbus.http import ApiKeyEntry, HttpSettings
+from agentbus.http import ApiKeyEntry
 from agentbus.http.testing import serving
 from agentbus.testing import unique
 
@@ -69,12 +73,12 @@ def write_routing(path: Path, url: str, tenants: dict[str, Any] | None = None) -
 
 def settings_for(routing: Path, database_url: str, bootstrap: str) -> ModelRouterSettings:
     return ModelRouterSettings(
-        bus=BusSettings(
+        bus=RouterBusSettings(
             bootstrap_servers=bootstrap,
             consumer_group=unique("router"),
             database_url=database_url,
         ),
-        http=HttpSettings(
+        http=RouterHttpSettings(
             api_keys=[
                 ApiKeyEntry(key=key, tenant=tenant, subject=f"user-{tenant}")
                 for tenant, key in KEYS.items()
@@ -190,13 +194,21 @@ async def test_budget_exceeded_and_invalid_requests_are_json_errors(router_url, 
         unknown = await http.post(
             "/v1/chat/completions", json={**body, "model": "nope"}, headers=headers
         )
+        after_refusals = sum(providers.calls.values())
+        rich = {"Authorization": f"Bearer {KEYS['t1']}", "Idempotency-Key": "once-only"}
+        first = await http.post("/v1/chat/completions", json=body, headers=rich)
+        again = await http.post("/v1/chat/completions", json=body, headers=rich)
     assert refused.status_code == 402
     assert refused.json()["code"] == "budget.exceeded"
-    assert sum(providers.calls.values()) == before  # refused before any provider call
+    assert after_refusals == before  # refused before any provider call
     assert invalid.status_code == 422
     assert invalid.json()["code"] == "request.invalid"
     assert unknown.status_code == 404
     assert unknown.json()["code"] == "model.unknown_alias"
+    assert first.status_code == 200
+    assert again.status_code == 409
+    assert again.json()["code"] == "request.duplicate"
+    assert sum(providers.calls.values()) == before + 1
 
 
 async def test_calls_are_in_the_tenant_ledger(router_url, sqlite_url):

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import yaml
 from model_router.app import create_app
-from model_router.settings import ModelRouterSettings
+from model_router.settings import ModelRouterSettings, RouterBusSettings
 
-from agentbus.bus import BusSettings
 from agentbus.http.testing import serving
 from agentbus.testing import consume, create_topics, produce, raw_record, unique
 from contracts.envelope import headers_to_dict, new_envelope
@@ -74,7 +73,7 @@ async def router(tmp_path, database_url, kafka_bootstrap, topics) -> AsyncIterat
         tmp_path / "routing.yaml", {"poor": {"budget": {"day_usd": "0.0000001"}}}, fail_first=1
     )
     settings = ModelRouterSettings(
-        bus=BusSettings(
+        bus=RouterBusSettings(
             bootstrap_servers=kafka_bootstrap,
             consumer_group=unique("model-router"),
             database_url=database_url,
