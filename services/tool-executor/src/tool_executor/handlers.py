@@ -9,6 +9,7 @@ from opentelemetry import metrics
 
 from agentbus.bus import IoContext, TransientError
 from agentbus.storage import UnitOfWork
+from agentbus.telemetry import bind_log_context
 from contracts.envelope import Envelope
 from contracts.events.tool import ToolRequested
 
@@ -127,7 +128,9 @@ class ExecuteTool:
         """Run the call (no transaction is open here); denials and replays pass through."""
         if plan.call is None:
             return plan, None
-        return plan, await self.executor.execute(plan.call)
+        step = plan.request.step
+        with bind_log_context(step_id=step.step_id, tool=plan.request.tool):
+            return plan, await self.executor.execute(plan.call)
 
     async def record(
         self, envelope: Envelope[Any], result: tuple[Plan, CallOutcome | None], uow: UnitOfWork

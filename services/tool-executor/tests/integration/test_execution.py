@@ -198,3 +198,38 @@ async def test_data_tools_and_the_entry_point_plugin(harness: Any) -> None:
     assert audit.output.sha256 is not None
     assert audit.details["arguments_sha256"] == arguments_sha256({"text": "one two"})
     assert audit.details["argument_names"] == ["text"]
+
+
+async def test_two_replicas_share_the_key_through_the_database(
+    harness: Any, counting_server: Any, database_url: str, settings_for: Any
+) -> None:
+    from tool_executor.app import create_app
+
+    from agentbus.bus import TransientError
+
+    await harness.define(harness.http_tool("payments.charge"))
+    await harness.grant("acme", Grant(tool="payments.charge", scopes=["crm:write"], **LOCAL))
+    replica = create_app(settings_for(database_url))
+    other = harness.__class__(replica, harness.resolver)
+    arguments = {"url": f"{counting_server.url}/pay", "method": "POST", "json": {"amount": 5}}
+    first = harness.request("payments.charge", arguments, key="run-r:charge:1")
+    second = harness.request("payments.charge", arguments, key="run-r:charge:1")
+    try:
+        async with harness.service.bus.uow("acme") as uow:
+            plan = await harness.service.execute.prepare(first, uow)
+            await uow.commit()
+        assert plan.reserved
+        # The other replica, mid-call of the first: the key is taken, try again later.
+        with pytest.raises(TransientError, match="another event"):
+            await other.run(second)
+        result = await harness.service.execute.perform(plan, IoContext(first, "k", 1, "g"))
+        async with harness.service.bus.uow("acme") as uow:
+            await harness.service.execute.record(first, result, uow)
+            await uow.commit()
+        replayed, audit = await other.run(second)
+        assert replayed.status is ToolStatus.SUCCEEDED
+        assert audit.details["replayed"] is True
+        assert counting_server.hits("/pay") == 1
+    finally:
+        await replica.implementations.aclose()
+        await replica.bus.engine.dispose()
