@@ -10,7 +10,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
-from agentbus.bus.background import BackgroundLoop
 from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
@@ -22,7 +21,6 @@ from .handlers import RunHandlers
 from .lifecycle import AlwaysPass, DefinitionService, QualityGate
 from .runner import RunDriver, Topics
 from .settings import PlannerSettings
-from .timers import TimerStore
 
 __all__ = ["MIGRATIONS", "Planner", "create_app", "main"]
 
@@ -39,29 +37,15 @@ class Planner:
     runs: RunHandlers
     definitions: DefinitionService
     drafter: Drafter
-    timers: TimerStore
     http: FastAPI
     telemetry: Telemetry | None = None
 
-    def __post_init__(self) -> None:
-        self.timer_loop = BackgroundLoop(
-            "planner-timers", self.fire_timers, self.settings.timer_poll_interval_s
-        )
-
-    async def fire_timers(self) -> None:
-        """Move due timers to the outbox and publish them at once."""
-        ids = await self.timers.fire_due(self.bus.uow, limit=self.settings.timer_batch)
-        if ids:
-            await self.bus.relay.publish_committed(ids)
-
     async def start(self) -> None:
-        """Migrate, connect, consume, fire timers."""
+        """Migrate, connect, consume; the bus also fires the durable timers."""
         await self.bus.start()
-        self.timer_loop.start()
 
     async def stop(self) -> None:
-        """Stop the timer loop, then the bus (offsets committed, relay drained)."""
-        await self.timer_loop.stop()
+        """Stop the bus (offsets committed, relay drained)."""
         await self.bus.stop()
 
 
@@ -70,8 +54,7 @@ def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) ->
     telemetry = setup_telemetry("planner", settings.telemetry, set_global=False)
     bus = Bus(settings.bus, service="planner", telemetry=telemetry, migrations=[MIGRATIONS])
     topics = Topics(settings.topic_prefix)
-    timers = TimerStore(topics("runs.timers"))
-    runs = RunHandlers(RunDriver(topics, timers))
+    runs = RunHandlers(RunDriver(topics))
     definitions = DefinitionService(topics, gate or AlwaysPass())
     drafter = Drafter(
         topics, definitions, settings.drafting.model_alias, settings.drafting.max_repairs
@@ -98,7 +81,7 @@ def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) ->
     )
     api = PlannerApi(bus, topics, runs, definitions, drafter, settings.list_limit)
     install_routes(http, api)
-    planner = Planner(settings, bus, topics, runs, definitions, drafter, timers, http, telemetry)
+    planner = Planner(settings, bus, topics, runs, definitions, drafter, http, telemetry)
     return planner
 
 
@@ -112,6 +95,7 @@ def main() -> None:
 def serve(settings: PlannerSettings) -> None:
     """Run the planner: consumers, timers and (unless disabled) the HTTP API."""
     import asyncio
+    import signal
 
     from agentbus.http import run_service
 
@@ -122,9 +106,13 @@ def serve(settings: PlannerSettings) -> None:
         return
 
     async def consume_only() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
         await planner.start()
         try:
-            await asyncio.Event().wait()
+            await stopping.wait()
         finally:
             await planner.stop()
 

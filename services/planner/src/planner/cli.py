@@ -229,3 +229,7 @@ def _run_table(run: dict[str, Any]) -> Table:
             (detail or "")[:80],
         )
     return table
+
+
+if __name__ == "__main__":
+    app()

@@ -39,7 +39,6 @@ from .state import (
 )
 from .store import DefinitionRepository, RunRepository
 from .tables import RunRow
-from .timers import TimerStore
 
 __all__ = ["SOURCE", "DefinitionCache", "RunDriver", "Topics", "new_run_state"]
 
@@ -106,7 +105,6 @@ class RunDriver:
     """Feeds inputs to runs and turns commands into outbox events, timers and child runs."""
 
     topics: Topics
-    timers: TimerStore
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
 
     async def start(
@@ -199,11 +197,14 @@ class _Batch:
                 due_at=command.at,
             )
             envelope = self.envelope(state, fired, event_id=deterministic_id(command.timer_id))
-            await self.driver.timers.schedule(
-                self.uow, envelope, at=command.at, timer_id=command.timer_id
+            self.uow.schedule(
+                envelope,
+                at=command.at,
+                timer_id=command.timer_id,
+                topic=self.driver.topics("runs.timers"),
             )
         elif isinstance(command, CancelTimer):
-            await self.driver.timers.cancel(self.uow, command.timer_id)
+            await self.uow.cancel_timer(command.timer_id)
         elif isinstance(command, StartChild):
             await self.start_child(state, command)
         elif isinstance(command, CancelChild):

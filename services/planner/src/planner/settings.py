@@ -28,6 +28,8 @@ class PlannerSettings(BaseSettings):
         client_id="planner",
         consumer_group="planner",
         database_url="sqlite:///./var/planner.db",
+        # Step timeouts and retries are timers: fire them within 200 ms of their time.
+        timer_poll_interval_s=0.2,
     )
     http: HttpSettings = HttpSettings(port=8081)
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -35,10 +37,6 @@ class PlannerSettings(BaseSettings):
     topic_prefix: str = Field(
         default="", description="prefix of every topic name (isolated environments, tests)"
     )
-    timer_poll_interval_s: float = Field(
-        default=0.2, gt=0, description="how often due timers are moved to the outbox"
-    )
-    timer_batch: int = Field(default=200, ge=1, description="timers fired per tenant per poll")
     list_limit: int = Field(default=100, ge=1, le=1000, description="largest page of a listing")
     log_level: str = "INFO"
     serve_http: bool = Field(default=True, description="False runs the consumers only")

@@ -85,6 +85,7 @@ class RunRepository(TenantRepository[RunRow]):
 
     async def save(self, row: RunRow, state: RunState) -> None:
         """Write the new state if nobody else wrote since `row` was read."""
+        data = state.model_dump(mode="json")
         result: Any = await self.session.exec(
             update(RunRow)
             .where(
@@ -93,7 +94,7 @@ class RunRepository(TenantRepository[RunRow]):
                 col(RunRow.revision) == row.revision,
             )
             .values(
-                state=state.model_dump(mode="json"),
+                state=data,
                 status=state.status.value,
                 revision=row.revision + 1,
                 updated_at=utcnow(),
@@ -101,7 +102,10 @@ class RunRepository(TenantRepository[RunRow]):
         )
         if result.rowcount != 1:
             raise ConcurrentUpdateError(f"run {row.run_id} changed concurrently")
-        # Record the new revision as committed state: the row must not be flushed again.
+        # The row in the session now shows what was written, without being flushed again:
+        # a later handler in the same transaction (a batch) must read this state.
+        set_committed_value(row, "state", data)
+        set_committed_value(row, "status", state.status.value)
         set_committed_value(row, "revision", row.revision + 1)
 
     async def listing(

@@ -15,7 +15,6 @@ __all__ = [
     "PlannerTable",
     "RunRow",
     "TaskRow",
-    "TimerRow",
     "planner_metadata",
     "utcnow",
 ]
@@ -108,15 +107,3 @@ class DraftJobRow(PlannerTable, table=True):
     errors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _when()
     updated_at: datetime = _when()
-
-
-class TimerRow(PlannerTable, table=True):
-    """A durable timer: an encoded record moved to the outbox once `due_at` has passed."""
-
-    __tablename__ = "planner_timers"
-
-    timer_id: str = Field(primary_key=True, max_length=255)
-    tenant_id: str = Field(max_length=255)
-    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    topic: str = Field(max_length=255)
-    envelope: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -69,6 +69,7 @@ def planner_settings(bootstrap: str, prefix: str, database_url: str, group: str)
             outbox_relay_interval_s=0.2,
             outbox_relay_grace_s=0.5,
             commit_interval_s=0.2,
+            timer_poll_interval_s=0.1,
         ),
         http=HttpSettings(
             api_keys=[
@@ -77,7 +78,6 @@ def planner_settings(bootstrap: str, prefix: str, database_url: str, group: str)
             ]
         ),
         topic_prefix=prefix,
-        timer_poll_interval_s=0.1,
     )
 
 

@@ -53,7 +53,7 @@ class PlannerProcess:
             "PLANNER_BUS__OUTBOX_RELAY_GRACE_S": "0.5",
             "PLANNER_BUS__COMMIT_INTERVAL_S": "0.2",
             "PLANNER_TOPIC_PREFIX": self.env.prefix,
-            "PLANNER_TIMER_POLL_INTERVAL_S": "0.1",
+            "PLANNER_BUS__TIMER_POLL_INTERVAL_S": "0.1",
             "PLANNER_HTTP__PORT": str(self.port),
             "PLANNER_HTTP__API_KEYS": json.dumps(keys),
             "PLANNER_LOG_LEVEL": "WARNING",

@@ -1,8 +1,6 @@
-"""The planner's store on SQLite and PostgreSQL: migrations, tenant scoping, revisions, timers."""
+"""The planner's store on SQLite and PostgreSQL: migrations, tenant scoping, revisions."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from planner.app import MIGRATIONS
@@ -10,16 +8,12 @@ from planner.lifecycle import DefinitionService
 from planner.runner import Topics, new_run_state
 from planner.state import RunStatus
 from planner.store import ConcurrentUpdateError, DefinitionRepository, RunRepository
-from planner.tables import TimerRow
-from planner.timers import TimerStore
 from planner.validation import parse_definition
 from planner.versions import Action
 
 from agentbus.storage import UnitOfWorkFactory, create_engine
 from agentbus.storage.migrations import upgrade
-from contracts.envelope import new_envelope
-from contracts.events.run import RunTimerFired, TimerPurpose
-from contracts.types import Actor, ActorKind, StepRef
+from contracts.types import Actor, ActorKind
 
 pytestmark = pytest.mark.integration
 
@@ -73,30 +67,3 @@ async def test_definitions_and_runs_are_scoped_and_revision_checked(uow):
         await fast.commit()
         with pytest.raises(ConcurrentUpdateError):
             await RunRepository(slow).save(stale, state)
-
-
-async def test_timers_fire_once_through_the_outbox(uow):
-    timers = TimerStore("t.runs.timers")
-    now = datetime.now(UTC)
-    async with uow("acme") as u:
-        for name, at in (
-            ("due", now - timedelta(seconds=1)),
-            ("later", now + timedelta(hours=1)),
-            ("cancelled", now - timedelta(seconds=1)),
-        ):
-            fired = RunTimerFired(
-                step=StepRef(run_id="run-1", step_id=name, attempt=1),
-                purpose=TimerPurpose.TIMEOUT,
-                due_at=at,
-            )
-            envelope = new_envelope(fired, source="planner", tenant_id="acme", run_id="run-1")
-            await timers.schedule(u, envelope, at=at, timer_id=f"run-1/{name}")
-        await timers.cancel(u, "run-1/cancelled")
-        await u.commit()
-    first = await timers.fire_due(uow)
-    again = await timers.fire_due(uow)
-    assert len(first) == 1
-    assert again == []
-    async with uow.sessions() as session:
-        left = [r.timer_id for r in (await session.exec(TimerRow.__table__.select())).all()]
-    assert left == ["run-1/later"]

@@ -1,4 +1,4 @@
-"""The planner's definitions, runs, tasks, drafting jobs and timers.
+"""The planner's definitions, runs, tasks, and drafting jobs (timers are the bus's).
 
 Revision ID: planner_0001
 Revises:
@@ -85,21 +85,11 @@ def upgrade() -> None:
         _when("updated_at"),
     )
     op.create_index("ix_planner_draft_jobs_tenant_id", "planner_draft_jobs", ["tenant_id"])
-    op.create_table(
-        "planner_timers",
-        sa.Column("timer_id", sa.String(255), primary_key=True),
-        sa.Column("tenant_id", sa.String(255), nullable=False),
-        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("topic", sa.String(255), nullable=False),
-        sa.Column("envelope", sa.JSON(), nullable=False),
-    )
-    op.create_index("ix_planner_timers_due_at", "planner_timers", ["due_at"])
 
 
 def downgrade() -> None:
     """Drop the planner's tables."""
     for table in (
-        "planner_timers",
         "planner_draft_jobs",
         "planner_tasks",
         "planner_runs",

@@ -1,0 +1,299 @@
+"""Runs/s and run latency of one planner process, beside the raw aiokafka hop, in one run.
+
+  raw-hop   producer -> topic -> consumer: records/s and per-record latency (the floor)
+  planner   task.submitted -> one `planner` process (SQLite, outbox, timers) -> a 5-step
+            workflow (fetch, two parallel steps, a join, a record step) answered by an
+            instant tool responder -> task.completed: runs/s and per-run latency
+
+Every run takes 11 Kafka hops (1 task, 5 requests, 5 replies) plus the completion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from planner.app import MIGRATIONS
+from planner.lifecycle import DefinitionService
+from planner.runner import Topics
+from planner.versions import Action
+
+from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage.migrations import upgrade
+from agentbus.testing import create_topics
+from contracts.envelope import decode, encode, new_envelope
+from contracts.events.task import TaskSubmitted
+from contracts.events.tool import ToolCompleted, ToolStatus
+from contracts.types import Actor, ActorKind
+
+FIVE_STEPS = """
+name: bench-five
+version: 1.0.0
+steps:
+  - {id: fetch, type: tool, tool: fetch, inputs: {n: input.n}}
+  - {id: left, type: tool, tool: left, depends_on: [fetch], inputs: {v: steps.fetch.output}}
+  - {id: right, type: tool, tool: right, depends_on: [fetch], inputs: {v: steps.fetch.output}}
+  - id: join
+    type: tool
+    tool: join
+    depends_on: [left, right]
+    inputs: {a: steps.left.output, b: steps.right.output}
+  - {id: record, type: tool, tool: record, depends_on: [join], inputs: {v: steps.join.output}}
+"""
+TOPICS = [
+    "tasks.submitted",
+    "tasks.completed",
+    "tasks.failed",
+    "runs.events",
+    "runs.timers",
+    "tool.requests",
+    "tool.results",
+    "model.requests",
+    "model.responses",
+    "guardrail.requests",
+    "guardrail.verdicts",
+    "approval.requests",
+    "approval.decisions",
+    "audit.log",
+    "workflows.events",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def line(name: str, count: int, seconds: float, latencies: list[float], unit: str) -> str:
+    p50, p99 = 1000 * statistics.median(latencies), 1000 * percentile(latencies, 0.99)
+    return (
+        f"{name:<10} {count / seconds:>9.1f} {unit}/s   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
+        f"   ({count} in {seconds:.2f} s)"
+    )
+
+
+async def raw_hop(bootstrap: str, count: int) -> str:
+    """Produce `count` records and consume them: throughput and per-record latency."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    await create_topics(bootstrap, [topic], partitions=6)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await consumer.start()
+    await producer.start()
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+    try:
+        start = time.perf_counter()
+        for i in range(count):
+            key = str(i).encode()
+            sent[key] = time.perf_counter()
+            await producer.send(topic, b"{}", key=key)
+        await producer.flush()
+        while len(latencies) < count:
+            batches = await consumer.getmany(timeout_ms=1000)
+            now = time.perf_counter()
+            for records in batches.values():
+                latencies.extend(now - sent[r.key] for r in records)
+        elapsed = time.perf_counter() - start
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return line("raw-hop", count, elapsed, latencies, "records")
+
+
+async def seed(database_url: str, prefix: str) -> None:
+    """Create, review and publish the bench workflow in the planner's database."""
+    engine = create_engine(database_url)
+    await upgrade(engine, [MIGRATIONS])
+    uow = UnitOfWorkFactory(engine)
+    service = DefinitionService(Topics(prefix))
+    alice, bob = Actor(kind=ActorKind.USER, id="alice"), Actor(kind=ActorKind.USER, id="bob")
+    async with uow("bench") as u:
+        await service.create_draft(u, FIVE_STEPS, alice)
+        for action, actor in ((Action.SUBMIT, alice), (Action.APPROVE, bob), (Action.PUBLISH, bob)):
+            await service.transition(u, "bench-five", "1.0.0", action, actor)
+        await u.commit()
+    await engine.dispose()
+
+
+async def responder(bootstrap: str, prefix: str, stop: asyncio.Event) -> None:
+    """Answer every tool request at once (batched reads, pipelined sends)."""
+    consumer = AIOKafkaConsumer(
+        f"{prefix}tool.requests",
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}responder",
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for records in batches.values():
+                for r in records:
+                    request = decode(r.headers, r.value)
+                    data: Any = request.data
+                    reply = ToolCompleted(
+                        step=data.step,
+                        request_id=request.id,
+                        tool=data.tool,
+                        status=ToolStatus.SUCCEEDED,
+                        result=1,
+                        duration_ms=0,
+                    )
+                    out = encode(
+                        new_envelope(
+                            reply, source="bench", tenant_id=request.tenantid, run_id=request.runid
+                        )
+                    )
+                    await producer.send(
+                        f"{prefix}tool.results", out.value, key=out.key, headers=list(out.headers)
+                    )
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def planner_runs(bootstrap: str, count: int, warmup: int, workdir: Path) -> str:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    names = [prefix + t for t in TOPICS]
+    await create_topics(bootstrap, names + [n + ".dlq" for n in names], partitions=6)
+    database_url = f"sqlite:///{workdir / 'planner.db'}"
+    await seed(database_url, prefix)
+    env = {
+        **os.environ,
+        "PLANNER_BUS__BOOTSTRAP_SERVERS": bootstrap,
+        "PLANNER_BUS__CONSUMER_GROUP": f"{prefix}planner",
+        "PLANNER_BUS__DATABASE_URL": database_url,
+        "PLANNER_TOPIC_PREFIX": prefix,
+        "PLANNER_SERVE_HTTP": "false",
+        "PLANNER_LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "planner.log").open("wb")
+    command = [str(Path(sys.executable).with_name("planner")), "serve"]
+    if os.environ.get("BENCH_PROFILE"):
+        command = [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            os.environ["BENCH_PROFILE"],
+            "-m",
+            "planner.cli",
+            "serve",
+        ]
+    process = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
+    stop = asyncio.Event()
+    answering = asyncio.create_task(responder(bootstrap, prefix, stop))
+    completions = AIOKafkaConsumer(
+        f"{prefix}tasks.completed",
+        f"{prefix}tasks.failed",
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await completions.start()
+    await producer.start()
+    sent: dict[str, float] = {}
+    done: dict[str, float] = {}
+    failed = 0
+
+    async def submit(task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            task = TaskSubmitted(
+                task_id=task_id,
+                workflow="bench-five",
+                input={"n": 1},
+                requested_by=Actor(kind=ActorKind.SYSTEM, id="bench"),
+            )
+            record = encode(new_envelope(task, source="bench", tenant_id="bench"))
+            sent[task_id] = time.perf_counter()
+            await producer.send(
+                f"{prefix}tasks.submitted",
+                record.value,
+                key=record.key,
+                headers=list(record.headers),
+            )
+        await producer.flush()
+
+    async def collect(task_ids: set[str], timeout_s: float) -> None:
+        nonlocal failed
+        deadline = time.monotonic() + timeout_s
+        while not task_ids <= set(done):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(task_ids & set(done))} of {len(task_ids)} runs finished")
+            batches = await completions.getmany(timeout_ms=500)
+            now = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    body = json.loads(r.value)
+                    done.setdefault(body["task_id"], now)
+                    failed += r.topic.endswith("tasks.failed")
+
+    try:
+        # Warm-up: the group joins (one rebalance per consumed topic) and caches fill.
+        warm = [f"warm-{i}" for i in range(warmup)]
+        await submit(warm)
+        await collect(set(warm), timeout_s=180)
+        measured = [f"run-{i}" for i in range(count)]
+        start = time.perf_counter()
+        await submit(measured)
+        await collect(set(measured), timeout_s=600)
+        elapsed = max(done[t] for t in measured) - start
+    finally:
+        stop.set()
+        await answering
+        await completions.stop()
+        await producer.stop()
+        process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), timeout=20)
+        if process.returncode is None:
+            process.kill()
+        log.close()
+        if os.environ.get("BENCH_DIR"):
+            (Path(os.environ["BENCH_DIR"]) / "planner.log").write_bytes(
+                (workdir / "planner.log").read_bytes()
+            )
+    latencies = [done[t] - sent[t] for t in measured]
+    if failed:
+        print(f"warning: {failed} runs failed", file=sys.stderr)
+    return line("planner", count, elapsed, latencies, "runs")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bootstrap", default="127.0.0.1:19092")
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
+        raw = await raw_hop(args.bootstrap, args.runs * 11)
+        planner = await planner_runs(args.bootstrap, args.runs, args.warmup, Path(tmp))
+    print("one planner process, 5-step workflow, instant responders, same broker")
+    print(raw)
+    print(planner)
+    print("target: >= 300 runs/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
