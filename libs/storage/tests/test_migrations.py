@@ -121,3 +121,17 @@ async def test_replicas_starting_at_once_in_separate_processes_are_safe(
     assert "svc_widgets" in tables
     assert "name" in columns
     assert len([v for v in versions if v.startswith("svc_")]) == 1
+
+
+async def test_a_failing_migration_leaves_the_schema_as_it_was(database_url: str):
+    failing = Path(__file__).parent / "fixtures" / "failing_versions"
+    with pytest.raises(RuntimeError, match="half-way"):
+        await upgrade(database_url, [failing])
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert "failing_half" not in tables, "the half-done revision rolled back"
+    assert "agentbus_inbox" not in tables, "so did the bus's, applied in the same transaction"
