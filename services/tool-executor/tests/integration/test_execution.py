@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tool_executor.app import create_app
 from tool_executor.domain import Grant
 
+from agentbus.bus import IoContext, TransientError
 from contracts.events.audit import AuditOutcome
 from contracts.events.tool import ToolStatus, arguments_sha256
 
@@ -203,9 +205,6 @@ async def test_data_tools_and_the_entry_point_plugin(harness: Any) -> None:
 async def test_two_replicas_share_the_key_through_the_database(
     harness: Any, counting_server: Any, database_url: str, settings_for: Any
 ) -> None:
-    from tool_executor.app import create_app
-
-    from agentbus.bus import TransientError
 
     await harness.define(harness.http_tool("payments.charge"))
     await harness.grant("acme", Grant(tool="payments.charge", scopes=["crm:write"], **LOCAL))
