@@ -19,6 +19,7 @@ from .consumers import register
 from .drafting import Drafter
 from .handlers import RunHandlers
 from .lifecycle import AlwaysPass, DefinitionService, QualityGate
+from .metrics import RunMetrics
 from .runner import RunDriver, Topics
 from .settings import PlannerSettings
 
@@ -54,7 +55,8 @@ def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) ->
     telemetry = setup_telemetry("planner", settings.telemetry, set_global=False)
     bus = Bus(settings.bus, service="planner", telemetry=telemetry, migrations=[MIGRATIONS])
     topics = Topics(settings.topic_prefix)
-    runs = RunHandlers(RunDriver(topics))
+    metrics = RunMetrics(telemetry.meter_provider.get_meter("planner"))
+    runs = RunHandlers(RunDriver(topics, metrics=metrics))
     definitions = DefinitionService(topics, gate or AlwaysPass())
     drafter = Drafter(
         topics, definitions, settings.drafting.model_alias, settings.drafting.max_repairs

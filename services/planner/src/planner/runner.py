@@ -20,6 +20,7 @@ from contracts.types import ErrorInfo, StepRef, Timings, WorkflowRef
 
 from .definition import WorkflowDefinition
 from .machine import decide
+from .metrics import RunMetrics
 from .requests import deterministic_id
 from .state import (
     CancelChild,
@@ -106,6 +107,7 @@ class RunDriver:
 
     topics: Topics
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
+    metrics: RunMetrics | None = None
 
     async def start(
         self,
@@ -239,6 +241,10 @@ class _Batch:
         self.queue.append((child.run_id, Started(now=_now())))
 
     def finish(self, state: RunState, command: CompleteRun | FailRun) -> None:
+        if self.driver.metrics is not None:
+            # Recorded at the decision: a transaction that then rolls back and is retried
+            # may count a run twice; acceptable for latency histograms.
+            self.driver.metrics.run_ended(state)
         output = command.output if isinstance(command, CompleteRun) else None
         error = command.error if isinstance(command, FailRun) else None
         if state.parent is not None:

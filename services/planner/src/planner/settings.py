@@ -22,7 +22,10 @@ class DraftingSettings(BaseModel):
 class PlannerSettings(BaseSettings):
     """Everything the planner process reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="PLANNER_", env_nested_delimiter="__")
+    # Partial update: PLANNER_BUS__X=... keeps the other defaults below (consumer group...).
+    model_config = SettingsConfigDict(
+        env_prefix="PLANNER_", env_nested_delimiter="__", nested_model_default_partial_update=True
+    )
 
     bus: BusSettings = BusSettings(
         client_id="planner",
