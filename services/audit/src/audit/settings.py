@@ -33,7 +33,11 @@ class AuditSettings(BaseSettings):
     """Everything the audit service reads from its environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AUDIT_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="AUDIT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        # AUDIT_BUS__X=... keeps the other defaults below (consumer group...).
+        nested_model_default_partial_update=True,
     )
 
     bus: BusSettings = BusSettings(

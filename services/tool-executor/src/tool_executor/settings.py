@@ -72,7 +72,11 @@ class ToolExecutorSettings(BaseSettings):
     """Everything the tool-executor needs; defaults run locally."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TOOL_EXECUTOR_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="TOOL_EXECUTOR_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        # TOOL_EXECUTOR_BUS__X=... keeps the other defaults below (consumer group...).
+        nested_model_default_partial_update=True,
     )
 
     bus: BusSettings = BusSettings(
