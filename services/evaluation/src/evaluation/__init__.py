@@ -1,0 +1,3 @@
+"""agentbus evaluation: datasets, scorers, the publish gate and AgentOps."""
+
+__version__ = "0.1.0"
