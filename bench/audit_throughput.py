@@ -1,0 +1,259 @@
+"""Audit throughput: ingest into the store, replay and verification, beside raw aiokafka.
+
+Produces N audit records to a fresh topic, then measures in the same run:
+  raw      - a plain aiokafka consumer reading the records (the baseline)
+  replay   - `audit replay` into a JSON Lines export and into a fresh SQLite store
+  verify   - chain verification of that export and of that store
+  ingest   - the audit service consuming (a part of) them into its store via the bus
+
+python bench/audit_throughput.py --bootstrap 127.0.0.1:19092 [--records 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from audit.app import create_app
+from audit.migrations import VERSIONS
+from audit.reader import Window
+from audit.replay import replay
+from audit.settings import AuditSettings, SigningSettings
+from audit.signing import (
+    CheckpointSigner,
+    CheckpointVerifier,
+    generate_private_key,
+    load_private_key,
+)
+from audit.sinks import JsonlSink, StoreSink
+from audit.tables import AuditRecord
+from audit.verify import verify_export, verify_store
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from agentbus.bus import BusSettings
+from agentbus.bus.admin import wait_for_leaders
+from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage.migrations import upgrade
+from contracts.topics import topic, topic_configs
+
+PARTITIONS = 3
+TENANTS = ("acme", "globex", "initech")
+
+
+def records(count: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]], int]]:
+    """`count` valid audit records of three tenants, 1 ms apart, ending now."""
+    prefix = uuid.uuid4().hex[:8]
+    start = datetime.now(UTC) - timedelta(milliseconds=count + 60_000)
+    out = []
+    for i in range(count):
+        tenant, run_id = TENANTS[i % 3], f"run-{prefix}-{i % 500}"
+        when = start + timedelta(milliseconds=i)
+        data = {
+            "actor": {"kind": "service", "id": "model-router"},
+            "action": ("model.call", "tool.invoke", "guardrail.check")[i % 3],
+            "resource_type": "step",
+            "resource_id": f"{run_id}.s{i % 5}",
+            "outcome": "succeeded",
+            "details": {"i": i},
+            "occurred_at": when.isoformat(),
+            "step": {"run_id": run_id, "step_id": f"s{i % 5}", "attempt": 1},
+            "model": {"provider": "local", "model": "echo-1", "alias": "default", "cached": False},
+            "usage": {"prompt_tokens": 100 + i % 50, "completion_tokens": 20},
+            "cost_usd": "0.000150",
+            "trace_id": f"{i:032x}",
+        }
+        headers = [
+            ("ce_id", f"{prefix}-{i}".encode()),
+            ("ce_source", b"model-router"),
+            ("ce_type", b"agentbus.audit.recorded.v1"),
+            ("ce_specversion", b"1.0"),
+            ("ce_time", when.isoformat().encode()),
+            ("ce_tenantid", tenant.encode()),
+            ("ce_runid", run_id.encode()),
+            ("content-type", b"application/json"),
+        ]
+        out.append((run_id.encode(), orjson.dumps(data), headers, int(when.timestamp() * 1000)))
+    return out
+
+
+async def make_topic(bootstrap: str) -> str:
+    name = f"bench-audit-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        configs = topic_configs(topic("audit.log"))
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1, topic_configs=configs)])
+        await admin.create_topics([NewTopic(f"{name}.dlq", PARTITIONS, 1)])
+        await wait_for_leaders(admin, [name, f"{name}.dlq"], timeout_s=30)
+    finally:
+        await admin.close()
+    return name
+
+
+async def produce(bootstrap: str, name: str, batch: list[Any]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+    )
+    await producer.start()
+    try:
+        pending = []
+        for key, value, headers, ts in batch:
+            pending.append(
+                await producer.send(name, value, key=key, headers=headers, timestamp_ms=ts)
+            )
+            if len(pending) >= 10_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, name: str, count: int) -> int:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(name, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            seen += sum(len(r) for r in batch.values())
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def ingest(bootstrap: str, name: str, count: int, url: str, key: str) -> int:
+    settings = AuditSettings(
+        bus=BusSettings(
+            bootstrap_servers=bootstrap,
+            consumer_group=f"bench-{uuid.uuid4().hex[:8]}",
+            database_url=url,
+        ),
+        signing=SigningSettings(private_key=SecretStr(key), private_key_file=None),
+        topic=name,
+        checkpoint_interval_s=3600,
+    )
+    service = create_app(settings)
+    await service.bus.start()
+    try:
+        while True:
+            async with service.bus.engine.connect() as conn:
+                done = (
+                    await conn.execute(select(func.count()).select_from(AuditRecord))
+                ).scalar_one()
+            if done >= count:
+                return count
+            await asyncio.sleep(0.05)
+    finally:
+        await service.bus.stop()
+
+
+async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None) -> None:
+    console = Console()
+    key = generate_private_key()
+    signer = CheckpointSigner(load_private_key(key))
+    trust = CheckpointVerifier(signer.public_key)
+    name = await make_topic(bootstrap)
+    rows: list[tuple[str, int, float, float]] = []
+
+    async def measure(label: str, work: Any) -> None:
+        # Wall time depends on what else the machine runs; this process's CPU time
+        # (all its threads, not the broker's) is the steadier figure on a shared box.
+        wall, cpu = time.perf_counter(), time.process_time()
+        n = await work
+        rows.append((label, n, time.perf_counter() - wall, time.process_time() - cpu))
+
+    async def produced(target: str, n: int) -> int:
+        await produce(bootstrap, target, records(n))
+        return n
+
+    console.print(f"producing {count:,} records to {name} ...")
+    await measure("produce (raw aiokafka, acks=all)", produced(name, count))
+    await measure("consume (raw aiokafka, the baseline)", raw_consume(bootstrap, name, count))
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "replay.jsonl"
+
+        async def replay_to(sink: Any) -> int:
+            return (await replay(bootstrap, Window(name), sink, signer=signer)).written
+
+        await measure("replay -> JSON Lines export", replay_to(JsonlSink(export)))
+        engine = create_engine(f"sqlite:///{tmp}/replayed.db")
+        await upgrade(engine, [VERSIONS])
+        await measure("replay -> fresh SQLite store", replay_to(StoreSink(engine)))
+
+        async def check_export() -> int:
+            results = verify_export(export, trust)
+            assert all(r.ok for r in results), [r.problems for r in results]
+            return sum(r.records for r in results)
+
+        async def check_store() -> int:
+            uow = UnitOfWorkFactory(engine)
+            results = [await verify_store(uow, t, trust) for t in TENANTS]
+            assert all(r.ok for r in results)
+            return sum(r.records for r in results)
+
+        await measure("verify export (chains + checkpoints)", check_export())
+        await measure("verify SQLite store (chains + checkpoints)", check_store())
+        await engine.dispose()
+        targets = [("SQLite", f"sqlite:///{tmp}/live.db")]
+        if pg_url:
+            targets.append(("PostgreSQL", pg_url))
+        for label, url in targets:
+            ingest_name = await make_topic(bootstrap)
+            await produce(bootstrap, ingest_name, records(ingest_count))
+            await measure(
+                f"ingest: audit service -> {label} (bus)",
+                ingest(bootstrap, ingest_name, ingest_count, url, key),
+            )
+    table = Table(
+        "measure",
+        "records",
+        "wall s",
+        "records/s",
+        "CPU s",
+        "records/CPU-s",
+        title="audit throughput (CPU: this process only, not the broker)",
+    )
+    for label, n, wall, cpu in rows:
+        table.add_row(
+            label, f"{n:,}", f"{wall:.2f}", f"{n / wall:,.0f}", f"{cpu:.2f}", f"{n / cpu:,.0f}"
+        )
+    console.print(table)
+    console.print("targets: replay >= 50,000 records/s, verification >= 200,000 records/s")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bootstrap", default="127.0.0.1:19092")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--ingest-records", type=int, default=20_000)
+    parser.add_argument("--postgres-url", default=None, help="a FRESH database for the PG ingest")
+    args = parser.parse_args()
+    asyncio.run(main(args.bootstrap, args.records, args.ingest_records, args.postgres_url))
