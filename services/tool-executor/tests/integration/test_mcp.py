@@ -14,6 +14,7 @@ from tool_executor.domain import Grant, SideEffect
 from tool_executor.repositories import DefinitionRepository, GrantRepository
 from tool_executor.settings import McpServer
 
+from agentbus.http.testing import serving
 from contracts.events.tool import ToolStatus
 
 pytestmark = pytest.mark.integration
@@ -80,3 +81,49 @@ async def test_mcp_stdio_tools_are_imported_and_governed(
     finally:
         await service.implementations.aclose()
         await service.bus.engine.dispose()
+
+
+async def test_mcp_streamable_http_tools_are_imported_and_called(
+    database_url: str, settings_for: Any, harness: Any
+) -> None:
+    from mcp.server.mcpserver import MCPServer
+
+    remote = MCPServer("inventory")
+    calls: list[str] = []
+
+    @remote.tool()
+    def stock(sku: str) -> dict[str, int]:
+        """Units in stock for a SKU."""
+        calls.append(sku)
+        return {"units": len(sku)}
+
+    async with serving(remote.streamable_http_app()) as url:
+        settings = settings_for(
+            database_url,
+            mcp_servers={"inv": McpServer(transport="http", url=f"{url}/mcp", tenant="acme")},
+        )
+        service = create_app(settings)
+        await service.prepare_registry()
+        try:
+            imported = await import_mcp_server(service.bus.uow, service.implementations.mcp, "inv")
+            assert [d.name for d in imported] == ["mcp.inv.stock"]
+            owner = harness.__class__(service, harness.resolver)
+            request = harness.request("mcp.inv.stock", {"sku": "abc"}, scopes=["mcp:inv"])
+            denied, _ = await owner.run(request)
+            assert denied.status is ToolStatus.DENIED
+            assert calls == []
+            await owner.grant("acme", Grant(tool="mcp.inv.stock", scopes=["mcp:inv"]))
+            stocked, _ = await owner.run(
+                harness.request("mcp.inv.stock", {"sku": "abcd"}, scopes=["mcp:inv"])
+            )
+            assert stocked.status is ToolStatus.SUCCEEDED
+            assert stocked.result == {"units": 4}
+            assert calls == ["abcd"]
+            # Imported for tenant acme only: another tenant does not see it at all.
+            other, _ = await owner.run(
+                harness.request("mcp.inv.stock", {"sku": "x"}, scopes=["mcp:inv"], tenant="b")
+            )
+            assert other.error.code == "tool.unknown"
+        finally:
+            await service.implementations.aclose()
+            await service.bus.engine.dispose()
