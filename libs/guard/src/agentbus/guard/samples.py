@@ -8,12 +8,9 @@ Everything is synthetic: no real person's data.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import random
 import string
-import zlib
 from collections.abc import Callable
 
 import phonenumbers
@@ -24,20 +21,11 @@ from stdnum.es import dni
 from stdnum.it import codicefiscale
 from stdnum.pl import pesel
 
-__all__ = ["GENERATORS", "Generator"]
+from .secret_samples import SECRET_GENERATORS, Generator, chars, digits
 
-Generator = Callable[[random.Random], tuple[str, str]]
+__all__ = ["GENERATORS", "SECRET_GENERATORS", "Generator"]
+
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-_ALNUM = string.ascii_letters + string.digits
-
-
-def _digits(rng: random.Random, n: int) -> str:
-    return "".join(rng.choice(string.digits) for _ in range(n))
-
-
-def _chars(rng: random.Random, alphabet: str, n: int) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(n))
 
 
 def _bump(rng: random.Random, digit: str) -> str:
@@ -67,7 +55,7 @@ def credit_card(rng: random.Random) -> tuple[str, str]:
             ("4", 13),
         ]
     )
-    body = prefix + _digits(rng, length - len(prefix) - 1)
+    body = prefix + digits(rng, length - len(prefix) - 1)
     valid = body + luhn.calc_check_digit(body)
     bad = valid[:-1] + _bump(rng, valid[-1])
     sep = rng.choice([" ", "-", ""])
@@ -84,12 +72,12 @@ def credit_card(rng: random.Random) -> tuple[str, str]:
 
 
 _IBAN_BBAN: dict[str, Callable[[random.Random], str]] = {
-    "DE": lambda r: _digits(r, 18),
-    "GB": lambda r: _chars(r, string.ascii_uppercase, 4) + _digits(r, 14),
-    "FR": lambda r: _digits(r, 23),
-    "NL": lambda r: _chars(r, string.ascii_uppercase, 4) + _digits(r, 10),
-    "ES": lambda r: _digits(r, 20),
-    "IT": lambda r: r.choice(string.ascii_uppercase) + _digits(r, 22),
+    "DE": lambda r: digits(r, 18),
+    "GB": lambda r: chars(r, string.ascii_uppercase, 4) + digits(r, 14),
+    "FR": lambda r: digits(r, 23),
+    "NL": lambda r: chars(r, string.ascii_uppercase, 4) + digits(r, 10),
+    "ES": lambda r: digits(r, 20),
+    "IT": lambda r: r.choice(string.ascii_uppercase) + digits(r, 22),
 }
 
 
@@ -183,7 +171,7 @@ def phone_number(rng: random.Random) -> tuple[str, str]:
         example = phonenumbers.example_number(region)
         assert example is not None
         national = str(example.national_number)
-        number = phonenumbers.parse(national[:-3] + _digits(rng, 3), region)
+        number = phonenumbers.parse(national[:-3] + digits(rng, 3), region)
         if phonenumbers.is_valid_number(number):
             break
     style = rng.choice(
@@ -193,7 +181,7 @@ def phone_number(rng: random.Random) -> tuple[str, str]:
         style = phonenumbers.PhoneNumberFormat.INTERNATIONAL
     valid = phonenumbers.format_number(number, style)
     # US area codes never start with 1; without a trunk 0 it is no European number either.
-    bad = f"(1{_digits(rng, 2)}) {_digits(rng, 3)}-{_digits(rng, 4)}"
+    bad = f"(1{digits(rng, 2)}) {digits(rng, 3)}-{digits(rng, 4)}"
     return valid, bad
 
 
@@ -240,7 +228,7 @@ def crypto(rng: random.Random) -> tuple[str, str]:
 
 
 def es_nif(rng: random.Random) -> tuple[str, str]:
-    body = _digits(rng, 8)
+    body = digits(rng, 8)
     letter = dni.calc_check_digit(body)
     wrong = rng.choice([c for c in "TRWAGMYFPDXBNJZSQVHLCKE" if c != letter])
     return body + letter, body + wrong
@@ -248,12 +236,12 @@ def es_nif(rng: random.Random) -> tuple[str, str]:
 
 def it_fiscal_code(rng: random.Random) -> tuple[str, str]:
     body = (
-        _chars(rng, string.ascii_uppercase, 6)
-        + _digits(rng, 2)
+        chars(rng, string.ascii_uppercase, 6)
+        + digits(rng, 2)
         + rng.choice("ABCDEHLMPRST")
         + f"{rng.randint(1, 28) + rng.choice([0, 40]):02d}"
         + rng.choice("ABCDEFGHILM")
-        + _digits(rng, 3)
+        + digits(rng, 3)
     )
     check = codicefiscale.calc_check_digit(body)
     return body + check, body + rng.choice([c for c in string.ascii_uppercase if c != check])
@@ -261,20 +249,20 @@ def it_fiscal_code(rng: random.Random) -> tuple[str, str]:
 
 def pl_pesel(rng: random.Random) -> tuple[str, str]:
     year, month, day = rng.randint(50, 99), rng.randint(1, 12), rng.randint(1, 28)
-    body = f"{year:02d}{month:02d}{day:02d}{_digits(rng, 4)}"
+    body = f"{year:02d}{month:02d}{day:02d}{digits(rng, 4)}"
     check = pesel.calc_check_digit(body)
     return body + check, body + _bump(rng, check)
 
 
 def in_aadhaar(rng: random.Random) -> tuple[str, str]:
-    body = str(rng.randint(2, 9)) + _digits(rng, 10)
+    body = str(rng.randint(2, 9)) + digits(rng, 10)
     valid = body + verhoeff.calc_check_digit(body)
     bad = body + _bump(rng, valid[-1])
     return f"{valid[:4]} {valid[4:8]} {valid[8:]}", f"{bad[:4]} {bad[4:8]} {bad[8:]}"
 
 
 def au_abn(rng: random.Random) -> tuple[str, str]:
-    body = str(rng.randint(1, 9)) + _digits(rng, 8)
+    body = str(rng.randint(1, 9)) + digits(rng, 8)
     valid = abn.calc_check_digits(body) + body
     bad = f"{(int(valid[:2]) + rng.randint(1, 80)) % 89 + 10:02d}" + body
     if bad == valid:
@@ -289,7 +277,7 @@ def au_abn(rng: random.Random) -> tuple[str, str]:
 def au_tfn(rng: random.Random) -> tuple[str, str]:
     weights = (1, 4, 3, 7, 5, 8, 6, 9, 10)
     while True:
-        value = str(rng.randint(1, 9)) + _digits(rng, 8)
+        value = str(rng.randint(1, 9)) + digits(rng, 8)
         total = sum(int(d) * w for d, w in zip(value, weights, strict=True))
         if total % 11 == 0:
             break
@@ -313,103 +301,10 @@ def us_itin(rng: random.Random) -> tuple[str, str]:
 
 
 def in_pan(rng: random.Random) -> tuple[str, str]:
-    head = _chars(rng, string.ascii_uppercase, 3)
-    tail = rng.choice(string.ascii_uppercase) + _digits(rng, 4) + rng.choice(string.ascii_uppercase)
+    head = chars(rng, string.ascii_uppercase, 3)
+    tail = rng.choice(string.ascii_uppercase) + digits(rng, 4) + rng.choice(string.ascii_uppercase)
     return head + rng.choice("ABCFGHLJPT") + tail, head + rng.choice("DEIKMNOQRSUVWXYZ") + tail
 
-
-def _github(rng: random.Random) -> tuple[str, str]:
-    body = _chars(rng, _ALNUM, 30)
-    number, crc = zlib.crc32(body.encode()), ""
-    while number:
-        number, rem = divmod(number, 62)
-        crc = _B62[rem] + crc
-    crc = crc.rjust(6, "0")
-    kind = rng.choice("pousr")
-    wrong = crc[:-1] + rng.choice([c for c in _B62 if c != crc[-1]])
-    return f"gh{kind}_{body}{crc}", f"gh{kind}_{body}{wrong}"
-
-
-def _jwt(rng: random.Random) -> tuple[str, str]:
-    def b64(obj: object) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-    header = b64({"alg": "HS256", "typ": "JWT"})
-    iat = rng.randint(1_600_000_000, 1_800_000_000)
-    claims = b64({"sub": str(rng.randint(1, 10**6)), "iat": iat})
-    sig = base64.urlsafe_b64encode(rng.randbytes(32)).decode().rstrip("=")
-    garbage = "eyJ" + _chars(rng, _ALNUM, 20)
-    return f"{header}.{claims}.{sig}", f"{garbage}.eyJ{_chars(rng, _ALNUM, 20)}.{sig}"
-
-
-def _private_key(rng: random.Random) -> tuple[str, str]:
-    body = "\n".join(base64.b64encode(rng.randbytes(48)).decode() for _ in range(4))
-    kind = rng.choice(["RSA ", "EC ", "OPENSSH ", ""])
-    valid = f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
-    return valid, f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----"
-
-
-def _connection(rng: random.Random) -> tuple[str, str]:
-    scheme = rng.choice(["postgresql", "mysql", "mongodb+srv", "redis", "amqp"])
-    user, host = (
-        rng.choice(["app", "svc_orders", "admin"]),
-        rng.choice(["db.internal", "orders-db.prod"]),
-    )
-    password = _chars(rng, _ALNUM, rng.randint(10, 20))
-    placeholder = rng.choice(["${DB_PASSWORD}", "<password>", "password", "{{ secret }}"])
-    return (
-        f"{scheme}://{user}:{password}@{host}:5432/orders",
-        f"{scheme}://{user}:{placeholder}@{host}:5432/orders",
-    )
-
-
-SECRET_GENERATORS: dict[str, Generator] = {
-    "AWS_ACCESS_KEY": lambda r: (
-        "AKIA" + _chars(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
-        "AKIA" + _chars(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 12),
-    ),
-    "GITHUB_TOKEN": _github,
-    "SLACK_TOKEN": lambda r: (
-        f"xoxb-{_digits(r, 11)}-{_digits(r, 12)}-{_chars(r, _ALNUM, 24)}",
-        f"xoxb-{_chars(r, string.ascii_lowercase, 6)}",
-    ),
-    "STRIPE_KEY": lambda r: (
-        f"sk_live_{_chars(r, _ALNUM, 24)}",
-        f"sk_live_{_chars(r, _ALNUM, 10)}",
-    ),
-    "OPENAI_API_KEY": lambda r: (
-        f"sk-proj-{_chars(r, _ALNUM, 40)}T3BlbkFJ{_chars(r, _ALNUM, 40)}",
-        f"sk-{_chars(r, string.ascii_lowercase, 12)}",
-    ),
-    "GOOGLE_API_KEY": lambda r: (
-        "AIza" + _chars(r, _ALNUM + "_-", 35),
-        "AIza" + _chars(r, _ALNUM, 20),
-    ),
-    "AWS_SECRET_KEY": lambda r: (
-        "aws_secret_access_key = " + _chars(r, _ALNUM + "/+", 40),
-        "aws_secret_access_key = " + _chars(r, _ALNUM + "/+", 30),
-    ),
-    "BEARER_TOKEN": lambda r: (
-        "Authorization: Bearer " + _chars(r, _ALNUM + "-._~", 40),
-        "Authorization: Bearer <token>",
-    ),
-    "SLACK_WEBHOOK": lambda r: (
-        "https://hooks.slack.com/services/T"
-        + _chars(r, string.ascii_uppercase + string.digits, 10)
-        + "/B"
-        + _chars(r, string.ascii_uppercase + string.digits, 10)
-        + "/"
-        + _chars(r, _ALNUM, 24),
-        "https://hooks.slack.com/services/T" + _chars(r, string.ascii_uppercase, 4) + "/XXXX",
-    ),
-    "GENERIC_SECRET": lambda r: (
-        f'password = "{_chars(r, _ALNUM + "!#%&*", 14)}"',
-        f'password = "{r.choice(["changeme", "<password>", "${DB_PASSWORD}", "********"])}"',
-    ),
-    "JWT": _jwt,
-    "PRIVATE_KEY": _private_key,
-    "CONNECTION_STRING": _connection,
-}
 
 GENERATORS: dict[str, Generator] = {
     "EMAIL_ADDRESS": email,
