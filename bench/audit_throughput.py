@@ -42,9 +42,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from agentbus.bus import BusSettings
+from agentbus.bus import BusSettings, unit_factory
 from agentbus.bus.admin import wait_for_leaders
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.topics import topic, topic_configs
 
@@ -212,7 +212,7 @@ async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None
             return sum(r.records for r in results)
 
         async def check_store() -> int:
-            uow = UnitOfWorkFactory(engine)
+            uow = unit_factory(engine)
             results = [await verify_store(uow, t, trust) for t in TENANTS]
             assert all(r.ok for r in results)
             return sum(r.records for r in results)

@@ -29,7 +29,8 @@ from planner.lifecycle import DefinitionService
 from planner.runner import Topics
 from planner.versions import Action
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import create_topics
 from contracts.envelope import decode, encode, new_envelope
@@ -120,7 +121,7 @@ async def seed(database_url: str, prefix: str) -> None:
     """Create, review and publish the bench workflow in the planner's database."""
     engine = create_engine(database_url)
     await upgrade(engine, [MIGRATIONS])
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     service = DefinitionService(Topics(prefix))
     alice, bob = Actor(kind=ActorKind.USER, id="alice"), Actor(kind=ActorKind.USER, id="bob")
     async with uow("bench") as u:

@@ -40,6 +40,7 @@ EXPECTED = {
     "audit.log",
     "usage.records",
     "workflows.events",
+    "evaluations.events",
 }
 
 
@@ -131,9 +132,11 @@ def test_all_topics() -> None:
 
 
 def test_every_topic_but_workflow_definitions_is_keyed_by_run() -> None:
-    by_run = [spec for spec in CATALOGUE if spec.name != "workflows.events"]
+    others = {"workflows.events", "evaluations.events"}
+    by_run = [spec for spec in CATALOGUE if spec.name not in others]
     assert all(spec.key.startswith("run_id") for spec in by_run)
     assert topic("workflows.events").key == "workflow name"
+    assert topic("evaluations.events").key.startswith("evaluation id")
     assert all(spec.partitions >= 1 for spec in CATALOGUE)
 
 

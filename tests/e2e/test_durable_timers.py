@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from agentbus.storage import OutboxEntry, TimerEntry, UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import OutboxEntry, TimerEntry, create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import create_topics, eventually, unique
 from agentbus.testing.processes import exit_reason, logged, sigkill, start_module, terminate
@@ -80,7 +81,7 @@ async def schedule_timers(
     """TIMERS + CANCELLED timers due over [now+first_s, now+last_s]: (due by id, cancelled)."""
     engine = create_engine(database_url)
     await upgrade(engine)
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     total = TIMERS + CANCELLED
     start = datetime.now(UTC)
     due: dict[str, datetime] = {}
@@ -115,7 +116,7 @@ async def schedule_timers(
 async def fired_in_database(database_url: str) -> tuple[int, int]:
     """(timers marked fired, outbox rows): both must equal TIMERS."""
     engine = create_engine(database_url)
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     try:
         async with uow.sessions() as session:
             query = select(func.count()).where(col(TimerEntry.fired_at).is_not(None))

@@ -8,6 +8,7 @@ through the planner's review lifecycle.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 
 import httpx
 import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -155,9 +158,13 @@ class Process:
 class PlatformStack:
     """Every service (``replicas`` processes each) on a private broker, provisioned for the demo."""
 
-    def __init__(self, home: Path, *, replicas: int = 1) -> None:
+    def __init__(
+        self, home: Path, *, replicas: int = 1, database_urls: dict[str, str] | None = None
+    ) -> None:
         self.home = home
         self.replicas = replicas
+        self.database_urls = database_urls or {}
+        self.timings: dict[str, float] = {}
         self.broker = Broker(home / "broker")
         self.shop_port = free_port()
         self.traces_port = free_port()
@@ -206,7 +213,11 @@ class PlatformStack:
             f"{prefix}TELEMETRY__OTLP_ENDPOINT": f"http://127.0.0.1:{self.traces_port}",
             f"{prefix}TELEMETRY__METRIC_EXPORT_INTERVAL_MS": "600000",
             f"{prefix}LOG_LEVEL": "WARNING",
+            # Read by OpenTelemetry's resource detector: tells the replicas' spans apart.
+            "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={name}-{index}",
         }
+        if self.database_urls:
+            env[f"{prefix}BUS__DATABASE_URL"] = self.database_urls[name]
         env.update(
             {
                 "model-router": {"MODEL_ROUTER_ROUTING_CONFIG": str(config / "routing.yaml")},
@@ -230,7 +241,9 @@ class PlatformStack:
         for sub in ("logs", "db"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         self._write_config()
+        began = time.monotonic()
         self.broker.up()
+        self.timings["broker_up_s"] = time.monotonic() - began
         subprocess.run(
             [str(VENV_BIN / "agentbus"), "topics", "create", "--bootstrap", self.broker.bootstrap],
             check=True,
@@ -273,11 +286,14 @@ class PlatformStack:
                     self.service_env(name, index, port),
                     port,
                 )
+        began = time.monotonic()
         for process in self.processes.values():
             process.start()
         for process in self.processes.values():
-            wait_until(process.ready, timeout_s=180, what=f"{process.name} ready")
+            wait_until(process.ready, timeout_s=240, what=f"{process.name} ready")
+        self.timings["services_ready_s"] = time.monotonic() - began
         self.publish_workflow()
+        print(f"platform stack up: {self.timings}")
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -363,3 +379,126 @@ class PlatformStack:
         if not self.traces_file.exists():
             return []
         return [json.loads(line) for line in self.traces_file.read_text().splitlines() if line]
+
+
+# Kafka as any client sees it (aiokafka, plain headers and JSON: no agentbus code) -------------
+
+
+def task_record(task_id: str, order_id: str, message: str) -> tuple[dict[str, str], bytes]:
+    """A task as an upstream system publishes it: CloudEvents headers and a JSON value."""
+    headers = {
+        "ce_id": str(uuid.uuid4()),
+        "ce_source": "urn:acme:load",
+        "ce_type": "agentbus.task.submitted.v1",
+        "ce_specversion": "1.0",
+        "ce_tenantid": TENANT,
+    }
+    value = {
+        "task_id": task_id,
+        "workflow": WORKFLOW,
+        "input": {"order_id": order_id, "message": message},
+        "requested_by": {"kind": "system", "id": "load"},
+    }
+    return headers, json.dumps(value).encode()
+
+
+def publish(bootstrap: str, topic: str, records: list[tuple[str, dict[str, str], bytes]]) -> None:
+    """Publish (key, headers, value) records with acks=all."""
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(
+                    topic, value, key=key.encode(), headers=[(k, v.encode()) for k, v in h.items()]
+                )
+                for key, h, value in records
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]:
+    """Every record of `topic` up to its current end (headers decoded, value raw)."""
+
+    async def read() -> list[tuple[dict[str, str], bytes]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            records: list[tuple[dict[str, str], bytes]] = []
+            deadline = time.monotonic() + 60
+            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"reading {topic} took over 60 s")
+                batch = await consumer.getmany(timeout_ms=500)
+                for items in batch.values():
+                    for r in items:
+                        headers = {k: v.decode(errors="replace") for k, v in r.headers}
+                        records.append((headers, r.value or b""))
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def topics_with_records(bootstrap: str, suffix: str) -> dict[str, int]:
+    """Topics named *suffix (e.g. .dlq) that hold records, with their record counts."""
+
+    async def counts() -> dict[str, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            found: dict[str, int] = {}
+            for topic in sorted(await consumer.topics()):
+                if not topic.endswith(suffix):
+                    continue
+                tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+                starts = await consumer.beginning_offsets(tps)
+                ends = await consumer.end_offsets(tps)
+                total = sum(ends[tp] - starts[tp] for tp in tps)
+                if total:
+                    found[topic] = total
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(counts())
+
+
+# PostgreSQL: one database per service (replicas share it) --------------------------------------
+
+
+def create_databases(admin_url: str, tag: str) -> dict[str, str]:
+    """A fresh database per service on the test server; service name -> SQLAlchemy URL."""
+    import psycopg
+
+    base = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    urls = {}
+    with psycopg.connect(base, autocommit=True) as conn:
+        for name in SERVICES:
+            db = f"e2e_{tag}_{name.replace('-', '_')}"
+            conn.execute(f'CREATE DATABASE "{db}"')
+            urls[name] = admin_url.rsplit("/", 1)[0] + "/" + db
+    return urls
+
+
+def drop_databases(admin_url: str, urls: dict[str, str]) -> None:
+    import psycopg
+
+    base = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as conn:
+        for url in urls.values():
+            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from agentbus.bus import unit_factory
 from agentbus.storage import (
     CrossTenantError,
     TenantRepository,
-    UnitOfWorkFactory,
     create_engine,
 )
 from agentbus.storage.migrations import upgrade
@@ -23,7 +23,7 @@ class Effects(TenantRepository[Effect]):
 async def test_a_tenant_never_sees_or_writes_another_tenants_rows(database_url: str):
     engine = create_engine(database_url)
     await upgrade(engine, [EFFECT_MIGRATIONS])
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     try:
         async with uow("acme") as unit:
             mine = Effects(unit).add(Effect(tenant_id="acme", event_id="e1", label="mine"))

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from agentbus.storage import InboxEntry, OutboxEntry, UnitOfWorkFactory, create_engine, prune
+from agentbus.bus import unit_factory
+from agentbus.storage import InboxEntry, OutboxEntry, create_engine, prune
 from agentbus.storage.migrations import upgrade
 from contracts.envelope import new_envelope
 from contracts.events.task import TaskSubmitted
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 async def test_prune_spares_young_rows_kept_topics_and_unpublished_outbox(database_url: str):
     engine = create_engine(database_url)
     await upgrade(engine)
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     try:
         async with uow("acme") as unit:
             for n, topic in enumerate(["tasks.submitted", "audit.log"]):

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from agentbus.bus import unit_factory
 from agentbus.storage import (
     OutboxEntry,
     TimerEntry,
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.integration
 async def uow(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
     engine = create_engine(database_url)
     await upgrade(engine)
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 
@@ -144,7 +145,7 @@ async def test_concurrent_pollers_claim_disjoint_timers(database_url: str, uow):
         await unit.commit()
     engines = [create_engine(database_url) for _ in range(3)]
     try:
-        factories = [UnitOfWorkFactory(e) for e in engines]
+        factories = [unit_factory(e) for e in engines]
 
         async def drain(factory: UnitOfWorkFactory) -> list[int]:
             ids: list[int] = []

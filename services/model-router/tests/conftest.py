@@ -17,6 +17,7 @@ from model_router.router import RetrySettings, Router
 from model_router.service import CallSettings, RouterService
 from model_router.tables import METADATA
 
+from agentbus.bus import unit_factory
 from agentbus.storage import UnitOfWorkFactory, create_engine
 
 
@@ -88,5 +89,5 @@ async def uow_factory(database_url: str) -> AsyncIterator[UnitOfWorkFactory]:
     async with engine.begin() as conn:
         await conn.run_sync(METADATA.create_all)
         await conn.run_sync(OutboxEntry.metadata.create_all)
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from agentbus.bus import BusSettings, IoContext, OutboundRecord, RetryPolicy
+from agentbus.bus import BusSettings, IoContext, OutboundRecord, RetryPolicy, unit_factory
 from agentbus.bus.consumer import ConsumerLoop
 from agentbus.bus.failures import DeadLetterer
 from agentbus.bus.offsets import PartitionOffsets
@@ -54,7 +54,7 @@ def test_the_committable_offset_is_the_lowest_unsettled_one():
 async def uow(sqlite_url: str) -> Any:
     engine = create_engine(sqlite_url)
     await upgrade(engine, [EFFECT_MIGRATIONS])
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from agentbus.bus import OutboundRecord
+from agentbus.bus import OutboundRecord, unit_factory
 from agentbus.bus.group import GroupCommit
 from agentbus.bus.relay import OutboxRelay
-from agentbus.storage import UnitOfWork, UnitOfWorkFactory, create_engine
+from agentbus.storage import UnitOfWork, create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing.effects import EFFECT_MIGRATIONS, Effect, count_effects
 
@@ -26,7 +26,7 @@ class Sink:
 async def uow(sqlite_url: str) -> Any:
     engine = create_engine(sqlite_url)
     await upgrade(engine, [EFFECT_MIGRATIONS])
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 

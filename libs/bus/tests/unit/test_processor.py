@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from agentbus.bus import InboundRecord, OutboundRecord, Outcome, Processor, RetryPolicy
+from agentbus.bus import (
+    InboundRecord,
+    OutboundRecord,
+    Outcome,
+    Processor,
+    RetryPolicy,
+    unit_factory,
+)
 from agentbus.bus.errors import PermanentError, TransientError
 from agentbus.bus.failures import DeadLetterer
 from agentbus.bus.processor import Route
@@ -49,7 +56,7 @@ class FakeSink:
 async def uow(sqlite_url: str) -> Any:
     engine = create_engine(sqlite_url)
     await upgrade(engine, [EFFECT_MIGRATIONS])
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 

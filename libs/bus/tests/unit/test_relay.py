@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agentbus.bus import OutboundRecord
+from agentbus.bus import OutboundRecord, unit_factory
 from agentbus.bus.relay import OutboxRelay
 from agentbus.storage import UnitOfWorkFactory, create_engine
 from agentbus.storage.migrations import upgrade
@@ -29,7 +29,7 @@ class Sink:
 async def uow(sqlite_url: str) -> Any:
     engine = create_engine(sqlite_url)
     await upgrade(engine)
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentbus.bus import unit_factory
 from agentbus.bus.timers import TimerPoller
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.envelope import new_envelope
 from contracts.events.task import TaskSubmitted
@@ -27,7 +28,7 @@ class FakeRelay:
 async def test_due_timers_fire_in_batches_and_reach_the_relay(sqlite_url: str):
     engine = create_engine(sqlite_url)
     await upgrade(engine)
-    uow = UnitOfWorkFactory(engine)
+    uow = unit_factory(engine)
     relay: Any = FakeRelay()
     poller = TimerPoller(uow, relay, interval_s=60, batch_size=25)
     try:

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 
 from .chain import Verification
 from .reader import Window
@@ -110,7 +111,7 @@ def verify(
 
         async def run() -> list[Verification]:
             engine = create_engine(database_url or settings.bus.database_url)
-            uow = UnitOfWorkFactory(engine)
+            uow = unit_factory(engine)
             try:
                 tenants = [tenant] if tenant else await store_tenants(uow)
                 return [await verify_store(uow, t, trust) for t in tenants]
@@ -215,7 +216,7 @@ def export_command(
     async def run() -> dict[str, int]:
         engine = create_engine(database_url or settings.bus.database_url)
         try:
-            return await export_store(UnitOfWorkFactory(engine), out, tenant)
+            return await export_store(unit_factory(engine), out, tenant)
         finally:
             await engine.dispose()
 
@@ -242,7 +243,7 @@ def report(
     async def run() -> list[tuple[int, str, dict[str, object]]]:
         engine = create_engine(database_url or settings.bus.database_url)
         try:
-            async with UnitOfWorkFactory(engine)(tenant) as work:
+            async with unit_factory(engine)(tenant) as work:
                 rows = await AuditRepository(work).for_run(run_id)
                 return [(r.seq, r.hash, orjson.loads(r.body)) for r in rows]
         finally:
@@ -268,7 +269,7 @@ def checkpoint() -> None:
     async def run() -> int:
         engine = create_engine(settings.bus.database_url)
         try:
-            return await sign_heads(UnitOfWorkFactory(engine), signer)
+            return await sign_heads(unit_factory(engine), signer)
         finally:
             await engine.dispose()
 

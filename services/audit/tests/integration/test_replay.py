@@ -17,7 +17,8 @@ from audit.signing import CheckpointSigner, CheckpointVerifier, load_private_key
 from audit.sinks import JsonlSink, NotEmptyError, StoreSink
 from audit.verify import export_store, verify_export
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 
 from ..support import T0, audit_records, produce_fast
@@ -117,7 +118,7 @@ async def test_replay_into_fresh_stores_twice_gives_identical_exports(
             stats = await replay(kafka_bootstrap, Window(topic), StoreSink(engine), signer=SIGNER)
             assert stats.written == 600
             out = tmp_path / f"store-{attempt}.jsonl"
-            await export_store(UnitOfWorkFactory(engine), out)
+            await export_store(unit_factory(engine), out)
             exports.append(out.read_bytes())
             if attempt == 0:
                 with pytest.raises(NotEmptyError):

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from audit.signing import CheckpointVerifier, load_private_key
 from audit.verify import verify_store
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 from agentbus.testing import unique
 
 from ..support import audit_records, produce_fast
@@ -106,7 +107,7 @@ async def test_sigkill_mid_stream_leaves_valid_chains_with_every_record_once(
             rows = (await conn.execute(sa.text("SELECT event_id FROM audit_records"))).all()
         trust = CheckpointVerifier(load_private_key(PRIVATE_KEY).public_key())
         results = [
-            await verify_store(UnitOfWorkFactory(engine), tenant, trust)
+            await verify_store(unit_factory(engine), tenant, trust)
             for tenant in ("acme", "globex", "initech")
         ]
     finally:

@@ -15,7 +15,8 @@ from audit.verify import store_tenants, verify_store
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 from agentbus.testing import consume, eventually, produce
 
 from ..support import audit_records, produce_fast
@@ -177,7 +178,7 @@ async def test_tampering_with_the_store_names_the_first_bad_seq(
                     db.execute(statement)
         engine = create_engine(f"sqlite:///{copy}")
         try:
-            result = await verify_store(UnitOfWorkFactory(engine), "acme", trust)
+            result = await verify_store(unit_factory(engine), "acme", trust)
         finally:
             await engine.dispose()
         assert result.first_bad_seq == 5, (name, result.problems)

@@ -11,7 +11,8 @@ from planner.store import ConcurrentUpdateError, DefinitionRepository, RunReposi
 from planner.validation import parse_definition
 from planner.versions import Action
 
-from agentbus.storage import UnitOfWorkFactory, create_engine
+from agentbus.bus import unit_factory
+from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.types import Actor, ActorKind
 
@@ -31,7 +32,7 @@ BOB = Actor(kind=ActorKind.USER, id="bob")
 async def uow(database_url):
     engine = create_engine(database_url)
     await upgrade(engine, [MIGRATIONS])
-    yield UnitOfWorkFactory(engine)
+    yield unit_factory(engine)
     await engine.dispose()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from agentbus.bus import unit_factory
 from agentbus.http import run_service
 from agentbus.storage import UnitOfWorkFactory, create_engine
 from agentbus.storage.migrations import upgrade
@@ -81,7 +82,7 @@ async def _with_database(
     engine = create_engine(settings.bus.database_url)
     try:
         await upgrade(engine, [MIGRATIONS])
-        return await action(UnitOfWorkFactory(engine))
+        return await action(unit_factory(engine))
     finally:
         await engine.dispose()
 

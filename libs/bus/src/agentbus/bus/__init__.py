@@ -3,6 +3,7 @@
 from .dlq import DeadLetterInfo, dlq_topic
 from .errors import PermanentError, TransientError, is_transient
 from .io import IoContext, IoHandler, idempotency_key
+from .messages import encode_envelope, unit_factory
 from .processor import Handler, Outcome, Processor
 from .records import InboundRecord, OutboundRecord, RecordSink
 from .relay import OutboxRelay
@@ -27,6 +28,8 @@ __all__ = [
     "RetryPolicy",
     "TransientError",
     "dlq_topic",
+    "encode_envelope",
     "idempotency_key",
     "is_transient",
+    "unit_factory",
 ]

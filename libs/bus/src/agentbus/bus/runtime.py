@@ -16,7 +16,7 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from agentbus.storage import UnitOfWorkFactory, create_engine, prune
+from agentbus.storage import create_engine, prune
 from agentbus.storage.migrations import upgrade
 from agentbus.telemetry import Telemetry
 from contracts.envelope import Envelope, encode
@@ -26,6 +26,7 @@ from .background import BackgroundLoop
 from .consumer import ConsumerLoop
 from .failures import DeadLetterer
 from .io import IoHandler
+from .messages import unit_factory
 from .processor import Handler, Processor, Route
 from .records import OutboundRecord
 from .relay import OutboxRelay
@@ -78,7 +79,7 @@ class Bus:
             logger=logging.getLogger(f"agentbus.{service}.faststream"),
         )
         self.engine = create_engine(settings.database_url)
-        self.uow = UnitOfWorkFactory(self.engine)
+        self.uow = unit_factory(self.engine)
         self.tracer = (telemetry.tracer_provider if telemetry else trace).get_tracer("agentbus.bus")
         # Its own producer: records go out exactly as given (dead letters keep their headers).
         self.sink = ProducerSink(settings, tracer=self.tracer)

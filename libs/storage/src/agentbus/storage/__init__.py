@@ -7,13 +7,21 @@ from .repository import CrossTenantError, TenantRepository
 from .retention import Pruned, prune
 from .tables import BusTable, InboxEntry, OutboxEntry, TimerEntry, bus_metadata
 from .timers import fire_due
-from .uow import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
+from .uow import (
+    DuplicateEventError,
+    EncodedMessage,
+    MessageEncoder,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 __all__ = [
     "BusTable",
     "CrossTenantError",
     "DuplicateEventError",
+    "EncodedMessage",
     "InboxEntry",
+    "MessageEncoder",
     "OutboxEntry",
     "Pruned",
     "TenantRepository",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -13,13 +14,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from agentbus.telemetry import current_traceparent
-from contracts.envelope import Envelope, encode
-from contracts.topics import topic_for_event
-
 from .tables import InboxEntry, OutboxEntry, TimerEntry, utcnow
 
-__all__ = ["DuplicateEventError", "UnitOfWork", "UnitOfWorkFactory"]
+__all__ = [
+    "DuplicateEventError",
+    "EncodedMessage",
+    "MessageEncoder",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+]
+
+
+@dataclass(frozen=True)
+class EncodedMessage:
+    """A message exactly as it goes on the wire, with where it goes: an outbox row's columns."""
+
+    event_id: str
+    tenant_id: str
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class MessageEncoder(Protocol):
+    """Turns a message into its record and topic; the bus supplies it (storage stays storage)."""
+
+    def __call__(self, message: Any, topic: str | None, /) -> EncodedMessage: ...
 
 
 class DuplicateEventError(Exception):
@@ -29,8 +50,14 @@ class DuplicateEventError(Exception):
 class UnitOfWork:
     """Owns one transaction; nothing is durable until `commit`."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tenant_id: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tenant_id: str,
+        encoder: MessageEncoder | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._encoder = encoder
         self.tenant_id = tenant_id
         self._session: AsyncSession | None = None
         self._outbox: list[dict[str, Any]] = []
@@ -120,21 +147,25 @@ class UnitOfWork:
         )
         return set((await self.session.exec(query)).all())
 
-    def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
-        """Queue an event in the outbox; it is published only if this unit commits."""
-        self._outbox.append({**self._encoded(envelope, topic), "created_at": utcnow()})
+    def publish(self, message: Any, *, topic: str | None = None) -> None:
+        """Queue an event in the outbox; it is published only if this unit commits.
+
+        The encoder decides its record and topic (`topic` overrides); an event of another
+        tenant than this unit's is refused.
+        """
+        self._outbox.append({**self._encoded(message, topic), "created_at": utcnow()})
 
     def schedule(
-        self, envelope: Envelope[Any], *, at: datetime, timer_id: str, topic: str | None = None
+        self, message: Any, *, at: datetime, timer_id: str, topic: str | None = None
     ) -> None:
-        """Publish `envelope` once, at or after `at`, if this unit commits and no one cancels.
+        """Publish `message` once, at or after `at`, if this unit commits and no one cancels.
 
         `timer_id` names the timer within the tenant (e.g. "step-timeout:<run>:<step>:<n>")
         and is unique for as long as the row is kept: scheduling it again fails the commit.
         """
         if at.tzinfo is None:
             raise ValueError(f"timer {timer_id!r}: `at` must be timezone-aware, got {at!r}")
-        fields = self._encoded(envelope, topic)
+        fields = self._encoded(message, topic)
         # Stored in UTC: SQLite keeps no zone, so every stored time must share one.
         fire_at = at.astimezone(UTC)
         self._timers.append(
@@ -163,24 +194,26 @@ class UnitOfWork:
             await self.session.exec(insert(table), params=self._timers)
             self._timers = []
 
-    def _encoded(self, envelope: Envelope[Any], topic: str | None) -> dict[str, Any]:
-        """The outbox columns of `envelope`, exactly as it will go on the wire."""
-        if envelope.tenantid != self.tenant_id:
+    def _encoded(self, message: Any, topic: str | None) -> dict[str, Any]:
+        """The outbox columns of `message`, exactly as it will go on the wire."""
+        if self._encoder is None:
+            raise RuntimeError(
+                "this unit of work has no message encoder, so it cannot publish or schedule: "
+                "use the Bus's units (bus.uow) or agentbus.bus.unit_factory(engine)"
+            )
+        encoded = self._encoder(message, topic)
+        if encoded.tenant_id != self.tenant_id:
             raise PermissionError(
-                f"event for tenant {envelope.tenantid!r} published inside a unit of work "
+                f"event for tenant {encoded.tenant_id!r} published inside a unit of work "
                 f"of tenant {self.tenant_id!r}"
             )
-        if envelope.traceparent is None:
-            # Stamp the handler's trace so the consumer of this event joins the same trace.
-            envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
-        record = encode(envelope)
         return {
-            "event_id": envelope.id,
-            "tenant_id": envelope.tenantid,
-            "topic": topic or topic_for_event(envelope.type).name,
-            "key": record.key,
-            "value": record.value,
-            "headers": [[name, value.decode()] for name, value in record.headers],
+            "event_id": encoded.event_id,
+            "tenant_id": encoded.tenant_id,
+            "topic": encoded.topic,
+            "key": encoded.key,
+            "value": encoded.value,
+            "headers": [[name, value.decode()] for name, value in encoded.headers],
         }
 
     async def commit(self) -> None:
@@ -207,9 +240,10 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Makes a UnitOfWork per message; the one place a service's engine is bound."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, encoder: MessageEncoder | None = None) -> None:
         self.engine = engine
+        self.encoder = encoder
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
     def __call__(self, tenant_id: str) -> UnitOfWork:
-        return UnitOfWork(self.sessions, tenant_id)
+        return UnitOfWork(self.sessions, tenant_id, self.encoder)
