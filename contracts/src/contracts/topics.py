@@ -154,6 +154,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         retention_ms=_INFINITE,
         key="workflow name",
     ),
+    _spec(
+        "evaluations.events",
+        "evaluation.case_scored.v1",
+        "evaluation.completed.v1",
+        "alert.raised.v1",
+        "alert.resolved.v1",
+        description="Evaluation case results and verdicts; AgentOps alerts",
+        key="evaluation id (alerts: rule name)",
+    ),
 )
 
 REPLY_TOPICS: dict[str, str] = {

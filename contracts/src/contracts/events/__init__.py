@@ -12,6 +12,13 @@ from .approval import (
     TimerKind,
 )
 from .audit import AuditOutcome, AuditRecorded
+from .evaluation import (
+    AlertRaised,
+    AlertResolved,
+    EvaluationCaseScored,
+    EvaluationCompleted,
+    EvaluationMarker,
+)
 from .guardrail import Decision, Direction, Finding, GuardrailCheckRequested, GuardrailVerdict
 from .model import (
     BudgetHints,
@@ -49,6 +56,8 @@ from .workflow import (
 )
 
 __all__ = [
+    "AlertRaised",
+    "AlertResolved",
     "ApprovalCancelRequested",
     "ApprovalDeadlineReached",
     "ApprovalDecided",
@@ -60,6 +69,9 @@ __all__ = [
     "DeadLetterRef",
     "Decision",
     "Direction",
+    "EvaluationCaseScored",
+    "EvaluationCompleted",
+    "EvaluationMarker",
     "ExpiryAction",
     "Finding",
     "FinishReason",

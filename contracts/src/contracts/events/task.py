@@ -10,6 +10,7 @@ from pydantic import Field
 from ..base import Event
 from ..registry import event
 from ..types import Actor, ErrorInfo, Identifier, Name, Timings, Version, WorkflowRef
+from .evaluation import EvaluationMarker
 
 __all__ = ["Priority", "TaskCancelRequested", "TaskCompleted", "TaskFailed", "TaskSubmitted"]
 
@@ -41,6 +42,10 @@ class TaskSubmitted(Event):
         default=None, description="Upstream reference, echoed in tasks.completed/failed"
     )
     requested_by: Actor = Field(description="Who submitted the task (never its approver)")
+    evaluation: EvaluationMarker | None = Field(
+        default=None,
+        description="Set by the evaluation service: an evaluation run, never production work",
+    )
 
 
 @event("agentbus.task.completed.v1")

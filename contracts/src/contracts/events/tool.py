@@ -22,6 +22,7 @@ from ..types import (
     ValueType,
     Version,
 )
+from .evaluation import EvaluationMarker
 
 __all__ = [
     "Scope",
@@ -92,6 +93,10 @@ class ToolRequested(Event):
     )
     approval: ToolApproval | None = Field(
         default=None, description="Approval for a tool that needs one, bound to the arguments"
+    )
+    evaluation: EvaluationMarker | None = Field(
+        default=None,
+        description="The run is an evaluation: a write tool answers from its fixture or is refused",
     )
 
 
