@@ -52,11 +52,17 @@ class RunHandlers:
     driver: RunDriver
 
     async def resolve(
-        self, uow: UnitOfWork, name: str, version: str | None, run_input: dict[str, Any]
+        self,
+        uow: UnitOfWork,
+        name: str,
+        version: str | None,
+        run_input: dict[str, Any],
+        *,
+        evaluation: bool = False,
     ) -> tuple[WorkflowDefinition, str]:
         """The published definition (and hash) a task runs; TaskRejectedError says why not."""
         repo = DefinitionRepository(uow)
-        row = await repo.runnable(name, version)
+        row = await repo.runnable(name, version, evaluation=evaluation)
         if row is None:
             versions = await repo.versions(name)
             wanted = f"{name}@{version}" if version else name
@@ -93,7 +99,11 @@ class RunHandlers:
             return seen.run_id
         try:
             definition, content_hash = await self.resolve(
-                uow, task.workflow, task.workflow_version, task.input
+                uow,
+                task.workflow,
+                task.workflow_version,
+                task.input,
+                evaluation=task.evaluation is not None,
             )
         except TaskRejectedError as rejected:
             self._reject(uow, envelope, rejected)
@@ -111,6 +121,7 @@ class RunHandlers:
             input=task.input,
             requested_by=task.requested_by,
             correlation_id=task.correlation_id,
+            evaluation=task.evaluation,
         )
         await self.driver.start(uow, state, definition, None)
         uow.publish(

@@ -307,7 +307,12 @@ class _Run:
         else:
             st.request_id = deterministic_id(self.state.run_id, key, str(attempt))
             payload = build_request(
-                step, ref, inputs, now=self.now, requested_by=self.state.requested_by
+                step,
+                ref,
+                inputs,
+                now=self.now,
+                requested_by=self.state.requested_by,
+                evaluation=self.state.evaluation,
             )
             self.commands.append(
                 SendRequest(

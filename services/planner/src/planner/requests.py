@@ -8,6 +8,7 @@ from typing import Any
 
 from contracts.base import Event
 from contracts.events.approval import ApprovalRequested
+from contracts.events.evaluation import EvaluationMarker
 from contracts.events.guardrail import GuardrailCheckRequested
 from contracts.events.model import ModelParameters, ModelRequested, ResponseFormat
 from contracts.events.tool import ToolRequested
@@ -45,6 +46,7 @@ def build_request(
     *,
     now: datetime,
     requested_by: Actor,
+    evaluation: EvaluationMarker | None = None,
 ) -> Event:
     """The contract request for one attempt of `step`."""
     if isinstance(step, LlmStep):
@@ -57,6 +59,7 @@ def build_request(
             arguments=inputs,
             # Same on every attempt: a retried side effect happens once at the tool.
             idempotency_key=deterministic_id(ref.run_id, ref.step_id, "tool"),
+            evaluation=evaluation,
         )
     if isinstance(step, GuardrailStep):
         return GuardrailCheckRequested(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event
+from contracts.events.evaluation import EvaluationMarker
 from contracts.types import Actor, ErrorInfo, StepRef, WorkflowRef
 
 __all__ = [
@@ -93,6 +94,7 @@ class RunState(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     requested_by: Actor
     correlation_id: str | None = None
+    evaluation: EvaluationMarker | None = None  # an evaluation run (tool requests carry it)
     parent: StepRef | None = None
     status: RunStatus = RunStatus.RUNNING
     steps: dict[str, StepState] = Field(default_factory=dict)

@@ -38,8 +38,14 @@ class DefinitionRepository(TenantRepository[DefinitionRow]):
         """Every version of `name`."""
         return await self.find(col(DefinitionRow.name) == name)
 
-    async def runnable(self, name: str, version: str | None) -> DefinitionRow | None:
+    async def runnable(
+        self, name: str, version: str | None, *, evaluation: bool = False
+    ) -> DefinitionRow | None:
         """The published version asked for, or the latest published one; None otherwise."""
+        if evaluation and version is not None:
+            # An evaluation (no side effects, no production metrics) proves a version before
+            # it is published, so it may run the exact version it names in any status.
+            return next((r for r in await self.versions(name) if r.version == version), None)
         rows = [r for r in await self.versions(name) if r.status == Status.PUBLISHED.value]
         if version is not None:
             return next((r for r in rows if r.version == version), None)
