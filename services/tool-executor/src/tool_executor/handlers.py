@@ -92,6 +92,8 @@ class ExecuteTool:
         )
         if denial is None:
             denial = _argument_problem(definition, request.arguments)
+        if denial is None and request.evaluation and definition.side_effect is SideEffect.WRITE:
+            return _evaluation_plan(request, definition)
         if denial is None:
             denial = await self._approval_problem(definition, request, uow)
         if denial is not None or grant is None:
@@ -185,6 +187,21 @@ class ExecuteTool:
             approved_hash=row.arguments_sha256 if same_step else None,
             approved=row.outcome == "approved",
         )
+
+
+def _evaluation_plan(request: ToolRequested, definition: ToolDefinition) -> Plan:
+    """An evaluation run never causes a side effect: its fixture answers, or it is refused."""
+    fixtures = request.evaluation.fixtures if request.evaluation else {}
+    if definition.name in fixtures:
+        return Plan(request, definition, stored=fixtures[definition.name], replay=True)
+    return Plan(
+        request,
+        definition,
+        denial=Denial(
+            code="tool.evaluation_refused",
+            message=f"write tool {definition.name!r} has no fixture in this evaluation run",
+        ),
+    )
 
 
 def _argument_problem(definition: ToolDefinition, arguments: dict[str, Any]) -> Denial | None:

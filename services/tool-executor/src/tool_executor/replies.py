@@ -63,6 +63,8 @@ def completed_envelopes(
     }
     if definition is not None:
         details["side_effect"] = definition.side_effect.value
+    if request.evaluation is not None:
+        details["evaluation_id"] = request.evaluation.evaluation_id
     if error is not None:
         details["error_message"] = error.message
     extra: dict[str, Any] = {}
