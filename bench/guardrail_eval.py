@@ -186,10 +186,16 @@ def main() -> None:
     raw = score(corpus, agentbus_detector(guard, min_score=0.0))
     theirs = score(corpus, presidio_detector())
     worse = print_pii(ours, raw, theirs)
-    print(
-        "\nagentbus @0.5 recall >= presidio @0 recall on every shared entity type: "
-        + ("yes" if not worse else f"NO ({', '.join(worse)})")
-    )
+    worse_raw = [
+        e
+        for e in SHARED_ENTITIES
+        if prf(raw.get(e, Counter()))[1] < prf(theirs.get(e, Counter()))[1]
+    ]
+    for label, missing in (("@0.5", worse), ("@0", worse_raw)):
+        print(
+            f"{'' if label == '@0' else chr(10)}agentbus {label} recall >= presidio @0 recall on "
+            "every shared entity type: " + ("yes" if not missing else f"NO ({', '.join(missing)})")
+        )
     fallbacks(guard, corpus)
     if args.injection_data.exists():
         injection(guard, args.injection_data)
