@@ -67,6 +67,7 @@ def span_lines(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
                         "name": span.name,
                         "kind": _KINDS.get(span.kind, str(span.kind)),
                         "service": resource.get("service.name"),
+                        "instance": resource.get("service.instance.id"),
                         "start_ns": span.start_time_unix_nano,
                         "end_ns": span.end_time_unix_nano,
                         "status": {0: "unset", 1: "ok", 2: "error"}.get(span.status.code),
