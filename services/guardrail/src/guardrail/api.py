@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from agentbus.bus import OutboxRelay
 from agentbus.guard import PolicyNotFoundError
+from agentbus.guard.policies import SHARED_DIR
 from agentbus.http import ApiError, Principal, current_principal, not_found, require_roles
 from agentbus.storage import UnitOfWorkFactory
 from contracts.events import Decision, Direction, Finding
@@ -42,6 +43,18 @@ class CheckResult(BaseModel):
     policy_name: str
     policy_version: str
     reason: str | None = None
+
+
+class PolicyView(BaseModel):
+    """The policy version in force for the caller's tenant."""
+
+    name: str
+    version: str
+    description: str
+    shared: bool = Field(description="True when it is the shared default, not the tenant's own")
+    reload_error: str | None = Field(
+        default=None, description="Why the newest edit of the file was refused, if it was"
+    )
 
 
 class RestoreBody(BaseModel):
@@ -107,6 +120,24 @@ def guardrail_router(
             policy_name=verdict.policy_name,
             policy_version=verdict.policy_version,
             reason=verdict.reason,
+        )
+
+    @router.get("/policies/{name}", response_model=PolicyView)
+    async def policy(
+        name: str, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> PolicyView:
+        """Which version of a policy applies to the caller's tenant right now."""
+        try:
+            compiled = checker.policies.get(principal.tenant_id, name)
+        except PolicyNotFoundError:
+            raise not_found("policy", name) from None
+        where = checker.policies.source_of(principal.tenant_id, name)
+        return PolicyView(
+            name=compiled.policy.name,
+            version=compiled.policy.version,
+            description=compiled.policy.description,
+            shared=where is not None and where.parent.name == SHARED_DIR,
+            reload_error=checker.policies.errors.get(where) if where else None,
         )
 
     @router.post("/restore", response_model=RestoreResult)

@@ -9,7 +9,7 @@ import pytest
 from agentbus.guard import TOKEN_PATTERN, Guard
 from contracts.envelope import decode
 
-from .harness import ACME_V1, policy_dir, read_records, running, write_policy
+from .harness import ACME_V1, key_of, policy_dir, read_records, running, write_policy
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,16 @@ async def test_check_restore_and_errors(
         restored = await h.post("ann", "/v1/guardrail/restore", {"content": masked})
         assert restored.status_code == 200
         assert restored.json()["content"] == {"note": f"ssn {SSN}"}
+
+        # Which policy version is in force, per tenant.
+        mine = await h.http.get(
+            "/v1/guardrail/policies/default", headers={"X-API-Key": key_of("bo")}
+        )
+        assert (mine.json()["version"], mine.json()["shared"]) == ("1", False)
+        unknown = await h.http.get(
+            "/v1/guardrail/policies/strict", headers={"X-API-Key": key_of("bo")}
+        )
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
 
         # Errors are JSON {code, message}.
         anonymous = await h.http.post("/v1/guardrail/check", json={"content": "x"})

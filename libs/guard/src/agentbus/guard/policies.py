@@ -60,6 +60,14 @@ class PolicyStore:
             return compiled
         raise PolicyNotFoundError(f"no policy {name!r} for tenant {tenant_id!r}")
 
+    def source_of(self, tenant_id: str, name: str) -> Path | None:
+        """The file `get(tenant_id, name)` reads: the tenant's own, else the shared one."""
+        for folder in (tenant_id, SHARED_DIR):
+            path = self.root / folder / f"{name.partition('@')[0]}.yaml"
+            if path.exists():
+                return path
+        return None
+
     def validate_all(self) -> list[Policy]:
         """Load every policy file now; PolicyError lists every invalid one (for start-up)."""
         problems, policies = [], []
