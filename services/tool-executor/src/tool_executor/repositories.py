@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -171,22 +172,28 @@ class CallRepository(TenantRepository[CallRow]):
         self, key: str, *, result: Any, duration_ms: int, tool: str, version: str
     ) -> None:
         """Store the result under the key (creating the row if the reservation vanished)."""
-        row = await self.get(self.tenant_id, key) or CallRow(
-            tenant_id=self.tenant_id,
-            idempotency_key=key,
-            state="running",
-            owner_event_id="",
-            lease_until=utcnow(),
-            tool=tool,
-            version=version,
+        now = utcnow()
+        # One UPDATE, no read first: this runs once per write call.
+        updated = await self.session.exec(
+            update(CallRow)
+            .where(col(CallRow.tenant_id) == self.tenant_id)
+            .where(col(CallRow.idempotency_key) == key)
+            .values(state="succeeded", result=result, duration_ms=duration_ms, updated_at=now)
         )
-        row.state, row.result, row.duration_ms, row.updated_at = (
-            "succeeded",
-            result,
-            duration_ms,
-            utcnow(),
-        )
-        self.add(row)
+        if updated.rowcount == 0:
+            self.add(
+                CallRow(
+                    tenant_id=self.tenant_id,
+                    idempotency_key=key,
+                    state="succeeded",
+                    owner_event_id="",
+                    lease_until=now,
+                    tool=tool,
+                    version=version,
+                    result=result,
+                    duration_ms=duration_ms,
+                )
+            )
 
     async def release(self, key: str) -> None:
         """Drop a running reservation after a failure, so a later attempt may run."""
