@@ -30,14 +30,16 @@ log = logging.getLogger("audit")
 
 def load_signer(settings: SigningSettings) -> CheckpointSigner:
     """The checkpoint signer from settings; a development key file is created if allowed."""
-    if settings.private_key is not None:
+    if settings.private_key is not None and settings.private_key.get_secret_value().strip():
         return CheckpointSigner(load_private_key(settings.private_key.get_secret_value()))
     path = settings.private_key_file
     if path is None:
-        raise SystemExit("no signing key: set AUDIT_SIGNING__PRIVATE_KEY or ..._FILE")
+        raise SystemExit("no signing key: set AUDIT_SIGNING__PRIVATE_KEY (audit keygen)")
     if not path.exists():
         if not settings.create_missing:
-            raise SystemExit(f"signing key file {path} does not exist")
+            raise SystemExit(
+                f"no signing key: set AUDIT_SIGNING__PRIVATE_KEY (audit keygen) or create {path}"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600 from the start: the seed is never readable by anyone else, not even briefly.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
