@@ -111,6 +111,10 @@ class HttpRequestTool:
         query: Any,
         http_timeout: httpx.Timeout,
     ) -> httpx.Response:
+        if url.scheme not in _DEFAULT_PORTS or not url.host:
+            raise ToolError(
+                "tool.egress_denied", f"{url.scheme!r} URLs are not followed", denied=True
+            )
         port = url.port or _DEFAULT_PORTS[url.scheme]
         addresses = await checked_addresses(url.host, port, call.egress, self.resolver)
         pinned = url.copy_with(host=addresses[0])

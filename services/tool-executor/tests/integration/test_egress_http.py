@@ -78,6 +78,8 @@ async def test_redirects_to_blocked_addresses_are_not_followed(
         "http://10.1.1.1/admin",
         f"http://internal.corp.test:{port}/echo",
         f"http://localhost:{port}/echo",  # not on the allow-list
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:6379/_INFO",
     ]
     for target in targets:
         completed, _ = await call(harness, f"{counting_server.url}/redirect?to={target}", **local)
