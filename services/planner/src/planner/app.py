@@ -18,8 +18,9 @@ from .api import PlannerApi, install_routes
 from .consumers import register
 from .drafting import Drafter
 from .handlers import RunHandlers
-from .lifecycle import AlwaysPass, DefinitionService, QualityGate
+from .lifecycle import DefinitionService, QualityGate
 from .metrics import RunMetrics
+from .quality_gate_http import gate_from_settings
 from .runner import RunDriver, Topics
 from .settings import PlannerSettings
 
@@ -57,7 +58,7 @@ def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) ->
     topics = Topics(settings.topic_prefix)
     metrics = RunMetrics(telemetry.meter_provider.get_meter("planner"))
     runs = RunHandlers(RunDriver(topics, metrics=metrics))
-    definitions = DefinitionService(topics, gate or AlwaysPass())
+    definitions = DefinitionService(topics, gate or gate_from_settings(settings.quality_gate))
     drafter = Drafter(
         topics, definitions, settings.drafting.model_alias, settings.drafting.max_repairs
     )

@@ -9,6 +9,8 @@ from agentbus.bus import BusSettings
 from agentbus.http import HttpSettings
 from agentbus.telemetry import TelemetrySettings
 
+from .quality_gate_http import QualityGateSettings
+
 __all__ = ["DraftingSettings", "PlannerSettings"]
 
 
@@ -37,6 +39,7 @@ class PlannerSettings(BaseSettings):
     http: HttpSettings = HttpSettings(port=8081)
     telemetry: TelemetrySettings = TelemetrySettings()
     drafting: DraftingSettings = DraftingSettings()
+    quality_gate: QualityGateSettings = QualityGateSettings()  # the evaluation service
     topic_prefix: str = Field(
         default="", description="prefix of every topic name (isolated environments, tests)"
     )
