@@ -1,0 +1,206 @@
+"""AgentOps: production runs per workflow version and tenant, their figures and alert rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry.metrics import Meter
+
+from agentbus.storage import UnitOfWork
+from contracts.envelope import Envelope, new_envelope
+from contracts.events.evaluation import AlertRaised, AlertResolved
+from contracts.events.run import RunCancelled, RunCompleted, RunEvent, RunFailed, RunStarted
+
+from .domain import percentile
+from .evaluations import SOURCE, Topics
+from .settings import AlertRule
+from .store import (
+    AlertStateRepository,
+    CaseRepository,
+    EvaluationRepository,
+    OpsRunRepository,
+    UsageRepository,
+)
+from .tables import AlertStateRow, OpsRunRow
+
+__all__ = ["AgentOps", "VersionFigures", "figures"]
+
+DEAD_LETTERED = "request.dead_lettered"
+
+
+@dataclass(frozen=True)
+class VersionFigures:
+    """One workflow version's production figures over a window."""
+
+    workflow: str
+    version: str | None
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    error_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    tokens_per_run: float | None
+    cost_per_run_usd: Decimal | None
+    dlq_count: int
+    feedback_correct: int
+    feedback_incorrect: int
+    accuracy: float | None
+    eval_pass_rate: float | None = None
+
+
+async def figures(
+    uow: UnitOfWork, workflow: str, version: str | None, since: datetime | None
+) -> VersionFigures:
+    """Figures of a workflow's production runs (evaluation runs are never counted)."""
+    rows = await OpsRunRepository(uow).window(workflow, version, since)
+    done = [r for r in rows if r.status != "running"]
+    ok = [r for r in done if r.status == "completed"]
+    failed = [r for r in done if r.status != "completed"]
+    spend = await UsageRepository(uow).per_run([r.run_id for r in done])
+    tokens = sum(spend.get(r.run_id, (0, Decimal(0)))[0] for r in done)
+    cost = sum((spend.get(r.run_id, (0, Decimal(0)))[1] for r in done), Decimal(0))
+    latencies = [float(r.duration_ms) for r in done if r.duration_ms is not None]
+    correct = sum(1 for r in rows if r.feedback == "correct")
+    incorrect = sum(1 for r in rows if r.feedback == "incorrect")
+    n = len(done)
+    return VersionFigures(
+        workflow=workflow,
+        version=version,
+        runs=n,
+        succeeded=len(ok),
+        failed=len(failed),
+        success_rate=len(ok) / n if n else None,
+        error_rate=len(failed) / n if n else None,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        tokens_per_run=tokens / n if n else None,
+        cost_per_run_usd=(cost / n).quantize(Decimal("0.000001")) if n else None,
+        dlq_count=sum(1 for r in failed if (r.error_code or "").startswith(DEAD_LETTERED)),
+        feedback_correct=correct,
+        feedback_incorrect=incorrect,
+        accuracy=correct / (correct + incorrect) if correct + incorrect else None,
+        eval_pass_rate=await _eval_pass_rate(uow, workflow, version),
+    )
+
+
+async def _eval_pass_rate(uow: UnitOfWork, workflow: str, version: str | None) -> float | None:
+    if version is None:
+        return None
+    for evaluation in await EvaluationRepository(uow).of_version(workflow, version):
+        if evaluation.status == "completed":
+            cases = await CaseRepository(uow).of_evaluation(evaluation.id)
+            return sum(1 for c in cases if c.status == "passed") / len(cases) if cases else None
+    return None
+
+
+class AgentOps:
+    """The runs.events consumer: run rows, OpenTelemetry metrics, alert rules."""
+
+    def __init__(self, topics: Topics, rules: Sequence[AlertRule], meter: Meter) -> None:
+        self.topics = topics
+        self.rules = list(rules)
+        self._runs = meter.create_counter(
+            "evaluation.agentops.runs", unit="{run}", description="production runs by outcome"
+        )
+        self._duration = meter.create_histogram(
+            "evaluation.agentops.run.duration", unit="ms", description="production run latency"
+        )
+
+    async def on_run_event(self, envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        """Track a run's start and end; step events are not needed here."""
+        data = envelope.data
+        if not isinstance(data, RunEvent):
+            return
+        repo = OpsRunRepository(uow)
+        row = await repo.get(data.run_id)
+        if row is None:
+            row = OpsRunRow(
+                run_id=data.run_id,
+                tenant_id=uow.tenant_id,
+                task_id=data.task_id,
+                workflow=data.workflow.name,
+                version=data.workflow.version,
+                evaluation=await CaseRepository(uow).by_task(data.task_id) is not None,
+                started_at=envelope.time or datetime.now(UTC),
+            )
+        if isinstance(data, RunStarted) or row.status != "running":
+            repo.add(row)
+            return
+        if isinstance(data, RunCompleted):
+            row.status, row.duration_ms = "completed", data.timings.duration_ms
+        elif isinstance(data, RunFailed):
+            row.status, row.duration_ms = "failed", data.timings.duration_ms
+            row.error_code = data.error.code
+        elif isinstance(data, RunCancelled):
+            row.status = "cancelled"
+        else:
+            return
+        row.finished_at = datetime.now(UTC)
+        repo.add(row)
+        if row.evaluation:
+            return  # evaluation runs never reach production metrics or alerts
+        attributes = {"tenant": uow.tenant_id, "workflow": row.workflow, "version": row.version}
+        self._runs.add(1, {**attributes, "outcome": row.status})
+        if row.duration_ms is not None:
+            self._duration.record(row.duration_ms, attributes)
+        await uow.session.flush()
+        await self.check_alerts(uow, row.workflow)
+
+    async def check_alerts(self, uow: UnitOfWork, workflow: str) -> None:
+        """Fire a rule once when its threshold is crossed; resolve it when it recovers."""
+        for rule in self.rules:
+            if rule.tenant != uow.tenant_id or rule.workflow != workflow:
+                continue
+            since = datetime.now(UTC) - timedelta(seconds=rule.window_s)
+            seen = await figures(uow, rule.workflow, rule.version, since)
+            value = _metric(seen, rule.metric)
+            states = AlertStateRepository(uow)
+            state = await states.get(uow.tenant_id, rule.name) or AlertStateRow(
+                tenant_id=uow.tenant_id, rule=rule.name
+            )
+            crossed = value is not None and seen.runs >= rule.min_runs and value > rule.threshold
+            if crossed == state.firing:
+                continue
+            state.firing, state.value, state.changed_at = crossed, value, datetime.now(UTC)
+            states.add(state)
+            event: AlertRaised | AlertResolved
+            if crossed:
+                event = AlertRaised(
+                    rule=rule.name,
+                    workflow=rule.workflow,
+                    version=rule.version,
+                    metric=rule.metric,
+                    value=float(value or 0),
+                    threshold=rule.threshold,
+                    window_s=rule.window_s,
+                    details={"runs": seen.runs, "failed": seen.failed},
+                )
+            else:
+                event = AlertResolved(
+                    rule=rule.name,
+                    workflow=rule.workflow,
+                    version=rule.version,
+                    metric=rule.metric,
+                    value=float(value or 0),
+                    threshold=rule.threshold,
+                )
+            uow.publish(
+                new_envelope(event, source=SOURCE, tenant_id=uow.tenant_id),
+                topic=self.topics("evaluations.events"),
+            )
+
+
+def _metric(seen: VersionFigures, metric: str) -> float | None:
+    value: Any = {
+        "error_rate": seen.error_rate,
+        "cost_per_run_usd": seen.cost_per_run_usd,
+        "latency_p95_ms": seen.latency_p95_ms,
+        "dlq_count": seen.dlq_count,
+    }[metric]
+    return None if value is None else float(value)

@@ -1,0 +1,133 @@
+"""Composition root: the bus (scoring, usage, AgentOps, alert webhooks) and the HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from agentbus.bus import Bus
+from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+from contracts.topics import topic
+
+from . import __version__
+from .agentops import AgentOps
+from .api import evaluation_router
+from .evaluations import Evaluations, Topics
+from .gate import Gate
+from .handlers import ScoreFinishedTask, record_usage
+from .judge import RouterJudge
+from .scorers import Judge
+from .settings import EvaluationSettings
+from .webhooks import AlertWebhooks
+
+__all__ = ["MIGRATIONS", "EvaluationService", "create_app", "main"]
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
+@dataclass
+class EvaluationService:
+    """Everything one evaluation process runs; `http` is the ASGI app whose lifespan runs it."""
+
+    settings: EvaluationSettings
+    bus: Bus
+    http: FastAPI
+    evaluations: Evaluations
+    gate: Gate
+
+    async def start(self) -> None:
+        """Migrate, connect, consume."""
+        await self.bus.start()
+
+    async def stop(self) -> None:
+        """Stop the bus (offsets committed, relay drained)."""
+        await self.bus.stop()
+
+
+def _types(name: str) -> tuple[str, ...]:
+    return topic(name).event_types
+
+
+def create_app(
+    settings: EvaluationSettings, *, telemetry: Telemetry | None = None
+) -> EvaluationService:
+    """Build the evaluation service from settings; nothing connects until it starts."""
+    _ensure_sqlite_dir(settings.bus.database_url)
+    telemetry = telemetry or setup_telemetry("evaluation", settings.telemetry, set_global=False)
+    bus = Bus(settings.bus, service="evaluation", telemetry=telemetry, migrations=[MIGRATIONS])
+    topics = Topics(settings.topic_prefix)
+    evaluations = Evaluations(topics)
+    gate = Gate(topics)
+
+    def judge_for(tenant_id: str) -> Judge:
+        return RouterJudge(settings.judge, tenant_id)
+
+    scorer = ScoreFinishedTask(evaluations, judge_for)
+    for name in ("tasks.completed", "tasks.failed"):
+        bus.io_consumer(topics(name), scorer, event_types=_types(name))
+    bus.consumer(topics("usage.records"), event_types=_types("usage.records"))(record_usage)
+    ops = AgentOps(topics, settings.alerts, telemetry.meter_provider.get_meter("evaluation"))
+    bus.consumer(topics("runs.events"), event_types=_types("runs.events"))(ops.on_run_event)
+    webhooks = AlertWebhooks(settings.webhooks, settings.webhook_timeout_s)
+    bus.io_consumer(
+        topics("evaluations.events"), webhooks, event_types=_types("evaluations.events")
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    http = create_http_app(
+        title="agentbus evaluation",
+        version=__version__,
+        authenticator=Authenticator.from_settings(settings.http),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.http.readiness_timeout_s,
+        docs=settings.http.docs,
+    )
+    http.include_router(
+        evaluation_router(
+            bus.uow,
+            evaluations,
+            gate,
+            bus.relay.publish_committed,
+            admin_role=settings.admin_role,
+            list_limit=settings.list_limit,
+        )
+    )
+    service = EvaluationService(settings, bus, http, evaluations, gate)
+    return service
+
+
+def main() -> None:
+    """Console script `evaluation`: serve (default), run evaluations, compare, AgentOps."""
+    from .cli import app as cli
+
+    cli()
+
+
+def serve(settings: EvaluationSettings) -> None:
+    """Run the service until SIGTERM."""
+    from agentbus.http import run_service
+
+    configure_logging("evaluation", settings.log_level)
+    run_service(create_app(settings).http, settings.http)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    # The default database lives in ./var; SQLite creates the file but not its folder.
+    from sqlalchemy.engine.url import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,88 @@
+"""Evaluation service settings: env prefix EVALUATION_, nested with `__`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentbus.bus import BusSettings
+from agentbus.http import HttpSettings
+from agentbus.telemetry import TelemetrySettings
+
+__all__ = [
+    "AlertRule",
+    "EvaluationBusSettings",
+    "EvaluationHttpSettings",
+    "EvaluationSettings",
+    "JudgeSettings",
+    "WebhookTarget",
+]
+
+
+class JudgeSettings(BaseModel):
+    """The model-judged rubric scorer: the model-router's OpenAI-compatible API."""
+
+    url: str | None = Field(default=None, description="router base URL, e.g. http://127.0.0.1:8082")
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="tenant -> router API key (spend is the tenant's)"
+    )
+    model: str = Field(default="default", description="alias a rubric uses unless it names one")
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class WebhookTarget(BaseModel):
+    """Where a tenant's alerts go and the secret that signs them."""
+
+    url: str = Field(pattern=r"^https?://", description="receiver URL")
+    secret: SecretStr = Field(description="HMAC-SHA256 key for X-Agentbus-Signature")
+
+
+class AlertRule(BaseModel):
+    """A threshold over a window on one workflow's production runs."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)
+    tenant: str
+    workflow: str
+    version: str | None = None
+    metric: Literal["error_rate", "cost_per_run_usd", "latency_p95_ms", "dlq_count"]
+    threshold: float
+    window_s: int = Field(default=300, ge=1)
+    min_runs: int = Field(default=1, ge=1, description="runs in the window before it can fire")
+
+
+class EvaluationBusSettings(BusSettings):
+    """The bus with this service's defaults (kept when single fields come from env)."""
+
+    consumer_group: str = "evaluation"
+    client_id: str = "evaluation"
+    database_url: str = "sqlite:///./var/evaluation.db"
+
+
+class EvaluationHttpSettings(HttpSettings):
+    """HTTP with this service's local port."""
+
+    port: int = Field(default=8087, ge=0, le=65535)
+
+
+class EvaluationSettings(BaseSettings):
+    """Everything the evaluation service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVALUATION_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    bus: EvaluationBusSettings = Field(default_factory=EvaluationBusSettings)
+    http: EvaluationHttpSettings = Field(default_factory=EvaluationHttpSettings)
+    telemetry: TelemetrySettings = TelemetrySettings()
+    judge: JudgeSettings = JudgeSettings()
+    alerts: list[AlertRule] = Field(default_factory=list)
+    webhooks: dict[str, WebhookTarget] = Field(
+        default_factory=dict, description="tenant -> alert webhook"
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    topic_prefix: str = Field(default="", description="prefix of every topic name (tests)")
+    admin_role: str = Field(default="admin", description="role that may override the gate")
+    list_limit: int = Field(default=100, ge=1, le=1000)
+    log_level: str = "INFO"
