@@ -171,11 +171,13 @@ async def responder(bootstrap: str, prefix: str, stop: asyncio.Event) -> None:
         await producer.stop()
 
 
-async def planner_runs(bootstrap: str, count: int, warmup: int, workdir: Path) -> str:
+async def planner_runs(
+    bootstrap: str, count: int, warmup: int, workdir: Path, database_url: str | None
+) -> str:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     names = [prefix + t for t in TOPICS]
     await create_topics(bootstrap, names + [n + ".dlq" for n in names], partitions=6)
-    database_url = f"sqlite:///{workdir / 'planner.db'}"
+    database_url = database_url or f"sqlite:///{workdir / 'planner.db'}"
     await seed(database_url, prefix)
     env = {
         **os.environ,
@@ -286,11 +288,17 @@ async def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument(
+        "--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         raw = await raw_hop(args.bootstrap, args.runs * 11)
-        planner = await planner_runs(args.bootstrap, args.runs, args.warmup, Path(tmp))
-    print("one planner process, 5-step workflow, instant responders, same broker")
+        planner = await planner_runs(
+            args.bootstrap, args.runs, args.warmup, Path(tmp), args.database_url
+        )
+    store = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"one planner process ({store}), 5-step workflow, instant responders, same broker")
     print(raw)
     print(planner)
     print("target: >= 300 runs/s")

@@ -22,7 +22,7 @@ from .machine import step_definition
 from .replies import to_replied
 from .requests import deterministic_id
 from .runner import SOURCE, RunDriver, new_run_state
-from .state import CancelRequested, TimerFired, TimerKind
+from .state import CancelRequested, Input, RunState, TimerFired, TimerKind
 from .store import DefinitionRepository, RunRepository, TaskRepository
 from .tables import TaskRow
 
@@ -188,19 +188,18 @@ class RunHandlers:
         if run_id is None:
             log.warning("reply names no run; ignored")
             return
-        loaded = await self.driver.load(uow, run_id)
-        if loaded is None:
+
+        def replied(_state: RunState, definition: WorkflowDefinition) -> Input | None:
+            step = None
+            if ref is not None and not isinstance(data, RequestFailed):
+                try:
+                    step = step_definition(definition, ref.step_id)
+                except KeyError:
+                    return None  # a step this definition does not have: nothing to apply
+            return to_replied(data, step, now=_now())
+
+        if not await self.driver.feed(uow, run_id, replied):
             log.warning("reply for an unknown run; ignored", extra={"fields": {"run": run_id}})
-            return
-        _state, definition = loaded
-        step = None
-        if ref is not None and not isinstance(data, RequestFailed):
-            try:
-                step = step_definition(definition, ref.step_id)
-            except KeyError:
-                return
-        event = to_replied(data, step, now=_now())
-        await self.driver.feed(uow, run_id, event)
 
     async def timer(self, uow: UnitOfWork, envelope: Envelope[RunTimerFired]) -> None:
         """A timeout or retry timer came due."""

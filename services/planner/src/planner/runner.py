@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from agentbus.telemetry import current_traceparent
 from contracts.audit import record, service_actor
 from contracts.base import Event
 from contracts.envelope import new_envelope
-from contracts.events.run import RunTimerFired, TimerPurpose
+from contracts.events.run import RunTimerFired, StepFailed, StepRetrying, TimerPurpose
 from contracts.events.task import TaskCompleted, TaskFailed
 from contracts.topics import topic_for_event
 from contracts.types import ErrorInfo, StepRef, Timings, WorkflowRef
@@ -124,14 +125,25 @@ class RunDriver:
         await batch.drain()
 
     async def feed(
-        self, uow: UnitOfWork, run_id: str, event: Input, traceparent: str | None = None
+        self,
+        uow: UnitOfWork,
+        run_id: str,
+        event: Input | Callable[[RunState, WorkflowDefinition], Input | None],
+        traceparent: str | None = None,
     ) -> bool:
-        """Feed one input to a run (and whatever it causes); False if the run is unknown."""
+        """Feed one input to a run (and whatever it causes); False if the run is unknown.
+
+        `event` may be a function of the loaded run, so a reply is read with its step's
+        definition without loading the run twice.
+        """
         batch = _Batch(self, uow, traceparent)
-        if await batch.load(run_id) is None:
+        loaded = await batch.load(run_id)
+        if loaded is None:
             return False
-        batch.queue.append((run_id, event))
-        await batch.drain()
+        made = event(loaded.state, loaded.definition) if callable(event) else event
+        if made is not None:
+            batch.queue.append((run_id, made))
+            await batch.drain()
         return True
 
     async def load(
@@ -190,6 +202,8 @@ class _Batch:
             self.publish(state, command.payload, event_id=command.request_id)
         elif isinstance(command, Emit):
             self.publish(state, command.event)
+            if isinstance(command.event, StepFailed | StepRetrying):
+                self.audit_step(state, command.event)
         elif isinstance(command, ScheduleTimer):
             fired = RunTimerFired(
                 step=StepRef(
@@ -300,6 +314,28 @@ class _Batch:
                 error_code=error.code if error else None,
                 details={"task_id": state.task_id, "failed_step": state.failed_step},
                 event_id=deterministic_id(state.run_id, "audit", "finish"),
+            ),
+            topic=self.driver.topics("audit.log"),
+        )
+
+    def audit_step(self, state: RunState, event: StepFailed | StepRetrying) -> None:
+        """A step failing for good, or being retried, is a decision an auditor sees."""
+        retrying = isinstance(event, StepRetrying)
+        details = {"next_attempt": event.next_attempt} if isinstance(event, StepRetrying) else {}
+        self.uow.publish(
+            record(
+                source=SOURCE,
+                tenant_id=state.tenant_id,
+                actor=service_actor(SOURCE),
+                action="step.retry" if retrying else "step.fail",
+                resource_type="step",
+                resource_id=f"{state.run_id}/{event.step.step_id}",
+                outcome="failed",
+                step=event.step,
+                traceparent=self.traceparent,
+                workflow=state.workflow,
+                error_code=event.error.code,
+                details=details,
             ),
             topic=self.driver.topics("audit.log"),
         )
