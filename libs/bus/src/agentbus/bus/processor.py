@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -19,11 +17,13 @@ from agentbus.telemetry import bind_log_context, context_from_traceparent
 from contracts.envelope import Envelope, decode, headers_to_dict
 from contracts.errors import ContractError
 
+from .batches import BatchSettler
 from .dlq import is_for_group
 from .errors import UnexpectedEventTypeError
 from .failures import DeadLetterer
 from .group import GroupCommit
 from .io import IoContext, IoHandler, idempotency_key
+from .outcomes import Handler, Outcome, Route, log_duplicate
 from .records import InboundRecord
 from .relay import OutboxRelay
 from .retry import AttemptsExhaustedError, run_with_retries
@@ -31,49 +31,11 @@ from .settings import RetryPolicy
 
 __all__ = ["Handler", "Outcome", "Processor", "Route"]
 
-Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
 log = logging.getLogger("agentbus.bus")
-
-
-class Outcome(StrEnum):
-    """What became of a record; each is final, so its offset may be committed."""
-
-    HANDLED = "handled"
-    DUPLICATE = "duplicate"
-    SKIPPED = "skipped"
-    DEAD_LETTERED = "dead_lettered"
-
-
-@dataclass(frozen=True)
-class Route:
-    """The handler of one event type on one topic: short (one transaction) or I/O."""
-
-    event_type: str
-    short: Handler | None = None
-    io: IoHandler[Any, Any] | None = None
-
-
-@dataclass(frozen=True)
-class _Item:
-    """A decoded record of a batch and where it stands in the batch's input."""
-
-    index: int
-    record: InboundRecord
-    envelope: Envelope[Any]
-    route: Route
 
 
 _DUPLICATE = object()
 """What the prepare phase returns for an event the group has already handled."""
-
-
-class _HandlerFailedError(Exception):
-    """A handler raised inside a shared transaction, at `position` of the batch."""
-
-    def __init__(self, position: int, error: Exception) -> None:
-        super().__init__(str(error))
-        self.position = position
-        self.error = error
 
 
 class Processor:
@@ -110,6 +72,7 @@ class Processor:
         self.handler_timeout_s = handler_timeout_s
         self.tracer = tracer or trace.get_tracer("agentbus.bus")
         # I/O handlers' short transactions, from records finishing together, commit together.
+        self._batches = BatchSettler(self)
         self.group = GroupCommit(
             uow_factory, relay, max_batch=group_commit_max, timeout_s=handler_timeout_s
         )
@@ -128,72 +91,22 @@ class Processor:
 
     async def process(self, record: InboundRecord) -> Outcome:
         """Bring one record to a final outcome, each in its own transaction(s)."""
-        with self._observe(record):
-            outcome = await self._process_one(record)
-        self._count(outcome)
+        with self.observe(record):
+            outcome = await self.process_one(record)
+        self.count(outcome)
         return outcome
 
     async def process_batch(self, records: Sequence[InboundRecord]) -> list[Outcome]:
-        """Settle records of short handlers in one transaction per tenant, in offset order.
+        """Settle records of short handlers together (see `BatchSettler`)."""
+        return await self._batches.settle(records)
 
-        When a handler fails, the records before it are settled in a transaction of
-        their own, the failing one goes on alone (retries from attempt 2, then the dead
-        letter), and the batch resumes after it. Any other failure of the shared
-        transaction (a duplicate that raced in from a replica) falls back to one record
-        at a time.
-        """
-        outcomes: dict[int, Outcome] = {}
-        groups: dict[str, list[_Item]] = {}
-        for index, record in enumerate(records):
-            if not is_for_group(record.headers, self.consumer_group):
-                outcomes[index] = Outcome.SKIPPED
-                continue
-            try:
-                envelope, route = self._decode(record)
-            except ContractError:
-                outcomes[index] = await self.process(record)  # dead-letters with its cause
-                continue
-            groups.setdefault(envelope.tenantid, []).append(_Item(index, record, envelope, route))
-        for tenant, items in groups.items():
-            outcomes.update(await self._settle_group(tenant, items))
-        return [outcomes[i] for i in range(len(records))]
-
-    async def _settle_group(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
-        outcomes: dict[int, Outcome] = {}
-        while items:
-            try:
-                settled = await self._apply_batch(tenant, items)
-            except _HandlerFailedError as failed:
-                if failed.position:
-                    outcomes.update(await self._settle_group(tenant, items[: failed.position]))
-                item = items[failed.position]
-                with self._observe(item.record):
-                    outcome = await self._process_one(item.record, first_error=failed.error)
-                outcomes[item.index] = outcome
-                self._count(outcome)
-                items = items[failed.position + 1 :]
-                continue
-            except Exception as exc:
-                log.info(
-                    "batch transaction failed; processing its records one at a time",
-                    extra={"fields": {"records": len(items), "error": type(exc).__name__}},
-                )
-                for item in items:
-                    outcomes[item.index] = await self.process(item.record)
-                return outcomes
-            for index, outcome in settled.items():
-                outcomes[index] = outcome
-                self._count(outcome)
-            return outcomes
-        return outcomes
-
-    async def _process_one(
+    async def process_one(
         self, record: InboundRecord, *, first_error: BaseException | None = None
     ) -> Outcome:
         if not is_for_group(record.headers, self.consumer_group):
             return Outcome.SKIPPED
         try:
-            envelope, route = self._decode(record)
+            envelope, route = self.decode(record)
         except ContractError as exc:
             await self.dead_letters.dead_letter(record, exc, attempts=1)
             return Outcome.DEAD_LETTERED
@@ -211,7 +124,7 @@ class Processor:
             await self.relay.publish_committed(outbox_ids)
         return outcome
 
-    def _decode(self, record: InboundRecord) -> tuple[Envelope[Any], Route]:
+    def decode(self, record: InboundRecord) -> tuple[Envelope[Any], Route]:
         envelope = decode(record.headers, record.value)
         route = self.routes.get(envelope.type)
         if route is None:
@@ -254,7 +167,7 @@ class Processor:
         async with asyncio.timeout(self.handler_timeout_s):
             prepared = await self.group.run(tenant, check_and_prepare)
             if prepared is _DUPLICATE:
-                _log_duplicate(record)
+                log_duplicate(record)
                 return Outcome.DUPLICATE, []
             # No transaction is open here: the call may take seconds.
             key = idempotency_key(self.consumer_group, envelope.id)
@@ -283,40 +196,6 @@ class Processor:
                 return Outcome.DUPLICATE, []
             return Outcome.HANDLED, []
 
-    async def _apply_batch(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
-        outcomes: dict[int, Outcome] = {}
-        async with (
-            asyncio.timeout(self.handler_timeout_s),
-            self.uow_factory(tenant) as uow,
-        ):
-            done = await uow.handled_among(self.consumer_group, [i.envelope.id for i in items])
-            for position, item in enumerate(items):
-                if item.envelope.id in done:
-                    _log_duplicate(item.record)
-                    outcomes[item.index] = Outcome.DUPLICATE
-                    continue
-                done.add(item.envelope.id)
-                record = item.record
-                with self._observe(record):
-                    uow.claim_unchecked(
-                        self.consumer_group,
-                        item.envelope.id,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
-                    assert item.route.short is not None
-                    try:
-                        await item.route.short(item.envelope, uow)
-                    except Exception as exc:
-                        raise _HandlerFailedError(position, exc) from exc
-                outcomes[item.index] = Outcome.HANDLED
-            # A duplicate that a replica committed meanwhile fails here on the inbox key.
-            await uow.commit()
-        if uow.published_ids:
-            await self.relay.publish_committed(uow.published_ids)
-        return outcomes
-
     async def _claim(self, uow: UnitOfWork, envelope: Envelope[Any], record: InboundRecord) -> None:
         try:
             await uow.claim(
@@ -327,10 +206,10 @@ class Processor:
                 offset=record.offset,
             )
         except DuplicateEventError:
-            _log_duplicate(record)
+            log_duplicate(record)
             raise
 
-    def _observe(self, record: InboundRecord) -> ExitStack:
+    def observe(self, record: InboundRecord) -> ExitStack:
         """Log context and a consumer span continuing the producer's trace."""
         attrs = headers_to_dict(record.headers)
         stack = ExitStack()
@@ -360,7 +239,7 @@ class Processor:
         )
         return stack
 
-    def _count(self, outcome: Outcome) -> None:
+    def count(self, outcome: Outcome) -> None:
         self._records.add(1, {"topic": self.topic, "outcome": outcome.value})
 
     def _note_retry(self, attempt: int, error: BaseException) -> None:
@@ -369,10 +248,3 @@ class Processor:
             "transient failure, retrying",
             extra={"fields": {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}},
         )
-
-
-def _log_duplicate(record: InboundRecord) -> None:
-    log.info(
-        "duplicate event skipped",
-        extra={"fields": {"partition": record.partition, "offset": record.offset}},
-    )

@@ -1,0 +1,45 @@
+"""What a record can become, and which handler a record goes to."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from agentbus.storage import UnitOfWork
+from contracts.envelope import Envelope
+
+from .io import IoHandler
+from .records import InboundRecord
+
+__all__ = ["Handler", "Outcome", "Route", "log_duplicate"]
+
+Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+log = logging.getLogger("agentbus.bus")
+
+
+class Outcome(StrEnum):
+    """What became of a record; each is final, so its offset may be committed."""
+
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Route:
+    """The handler of one event type on one topic: short (one transaction) or I/O."""
+
+    event_type: str
+    short: Handler | None = None
+    io: IoHandler[Any, Any] | None = None
+
+
+def log_duplicate(record: InboundRecord) -> None:
+    log.info(
+        "duplicate event skipped",
+        extra={"fields": {"partition": record.partition, "offset": record.offset}},
+    )
