@@ -63,9 +63,13 @@ def link_hash(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Link:
-    """One stored chain position: seq, the previous hash, its own hash and entry bytes."""
+    """One stored chain position: seq, the previous hash, its own hash and entry bytes.
+
+    Not frozen: a frozen dataclass's __init__ costs several times more, and verification
+    builds one Link per record (treat it as immutable all the same).
+    """
 
     tenant_id: str
     seq: int

@@ -16,7 +16,7 @@ import orjson
 
 from .chain import Checkpoint, Link
 
-__all__ = ["ExportError", "checkpoint_line", "link_line", "read_export"]
+__all__ = ["ExportError", "checkpoint_line", "link_line", "parse_lines", "read_export"]
 
 _RECORD = b',"record":'
 
@@ -42,10 +42,41 @@ def checkpoint_line(checkpoint: Checkpoint) -> bytes:
     return orjson.dumps({"checkpoint": asdict(checkpoint)}, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
+_HEAD = b'{"hash":"'
+_PREV = b'","prev_hash":"'
+_SEQ = b'","seq":'
+_TENANT = b',"tenant_id":"'
+
+
+def _fast_link(line: bytes) -> Link | None:
+    """A link line as `link_line` writes it, sliced at fixed offsets; None if it differs."""
+    # Verification reads millions of lines: slicing the fixed layout is several times
+    # cheaper than parsing each prefix as JSON. Anything unusual takes the JSON path.
+    if line[73:88] != _PREV or line[152:160] != _SEQ:
+        return None
+    comma = line.find(b",", 160)
+    cut = line.find(_RECORD, comma)
+    if comma < 0 or cut < 0 or line[comma : comma + 14] != _TENANT:
+        return None
+    tenant = line[comma + 14 : cut - 1]
+    end = len(line) - 2 if line.endswith(b"}\n") else line.rstrip().rfind(b"}")
+    if b"\\" in tenant or not line[160:comma].isdigit():
+        return None
+    return Link(
+        tenant.decode(),
+        int(line[160:comma]),
+        line[88:152].decode(),
+        line[9:73].decode(),
+        line[cut + len(_RECORD) : end],
+    )
+
+
 def parse_lines(lines: Iterable[bytes]) -> Iterator[Link | Checkpoint]:
     """Links and checkpoints from export lines; ExportError names a malformed line."""
     for number, line in enumerate(lines, start=1):
-        if line.startswith(b'{"hash":'):
+        if line.startswith(_HEAD) and (fast := _fast_link(line)) is not None:
+            yield fast
+        elif line.startswith(b'{"hash":'):
             cut = line.find(_RECORD)
             end = line.rstrip().rfind(b"}")
             try:

@@ -7,7 +7,7 @@ from pathlib import Path
 from agentbus.storage import UnitOfWorkFactory
 
 from .chain import Checkpoint, Link, Problem, Verification, Walker
-from .export import checkpoint_line, link_line, read_export
+from .export import checkpoint_line, link_line, parse_lines
 from .signing import CheckpointVerifier
 from .store import AuditRepository, CheckpointRepository
 
@@ -50,16 +50,18 @@ def verify_export(
     """Verify every tenant's chain in an export (or only `tenant_id`'s)."""
     walkers: dict[str, Walker] = {}
     marks: dict[str, list[Checkpoint]] = {}
-    for item in read_export(path):
-        if tenant_id is not None and item.tenant_id != tenant_id:
-            continue
-        if isinstance(item, Link):
-            walker = walkers.get(item.tenant_id)
-            if walker is None:
-                walker = walkers[item.tenant_id] = Walker(item.tenant_id)
-            walker.feed(item)
-        else:
-            marks.setdefault(item.tenant_id, []).append(item)
+    with path.open("rb") as handle:
+        for item in parse_lines(handle):
+            if tenant_id is not None and item.tenant_id != tenant_id:
+                continue
+            if type(item) is Link:
+                walker = walkers.get(item.tenant_id)
+                if walker is None:
+                    walker = walkers[item.tenant_id] = Walker(item.tenant_id)
+                walker.feed(item)
+            else:
+                assert isinstance(item, Checkpoint)
+                marks.setdefault(item.tenant_id, []).append(item)
     tenants = sorted(walkers.keys() | marks.keys())
     return [(walkers.get(t) or Walker(t)).finish(marks.get(t, []), trust) for t in tenants]
 

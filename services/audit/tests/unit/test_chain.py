@@ -173,3 +173,11 @@ def test_an_export_round_trips_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "export.jsonl"
     path.write_bytes(b"".join(link_line(link) for link in items))
     assert [x for x in read_export(path)] == items
+
+
+def test_unusual_tenant_ids_take_the_json_path_and_parse_the_same(tmp_path: Path) -> None:
+    chain = Chain()
+    items = [chain.append(tenant, body) for tenant in ('a"b', "ü-tenant", "plain")]
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(link_line(link) for link in items))
+    assert list(read_export(path)) == items
