@@ -234,3 +234,35 @@ async def test_a_drafted_workflow_is_stored_as_draft_and_does_not_run(make_env, 
     outcome = (await env.wait_for_outcomes([task]))[task]
     assert isinstance(outcome, TaskFailed)
     assert outcome.error.code == "workflow.not_published"
+
+
+async def test_tasks_over_http_are_checked_then_queued(make_env, module_sqlite_url):
+    env = await make_env(module_sqlite_url)
+    await env.publish_definition(
+        GOOD.format(n="http", v="1.0.0").replace(
+            "steps:", "input_schema: {type: object, required: [text]}\nsteps:"
+        )
+    )
+    async with env.client() as client:
+        accepted = await client.post(
+            "/v1/tasks",
+            json={"task_id": "http-1", "workflow": "ticket-http", "input": {"text": "x"}},
+        )
+        unknown = await client.post("/v1/tasks", json={"task_id": "http-2", "workflow": "nope"})
+        invalid = await client.post(
+            "/v1/tasks", json={"task_id": "http-3", "workflow": "ticket-http", "input": {}}
+        )
+        malformed = await client.post("/v1/tasks", json={"task_id": "has space", "workflow": 3})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+
+        async def started() -> bool:
+            return (await client.get(f"/v1/runs/{run_id}")).status_code == 200
+
+        await eventually(started, what="the run of the HTTP task")
+        view = (await client.get(f"/v1/runs/{run_id}")).json()
+    assert view["task_id"] == "http-1"
+    assert view["workflow"]["version"] == "1.0.0"
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "workflow.not_found")
+    assert (invalid.status_code, invalid.json()["code"]) == (422, "task.input_invalid")
+    assert (malformed.status_code, malformed.json()["code"]) == (422, "request.invalid")

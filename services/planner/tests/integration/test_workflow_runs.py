@@ -101,3 +101,41 @@ async def test_refund_triage_runs_in_dag_order_with_branch_and_map(make_env, mod
     assert steps["approve"]["status"] == "skipped"
     assert steps["refund"]["output"] == {"refunded": 40}
     assert steps["fetch_order"]["duration_ms"] is not None
+
+
+CHILD = """
+name: lookup-child
+version: 2.0.0
+output:
+  amount: steps.fetch.output.amount
+steps:
+  - id: fetch
+    type: tool
+    tool: orders.lookup
+    inputs: {order_id: input.order}
+"""
+PARENT = """
+name: parent-flow
+version: 1.0.0
+output:
+  child: steps.sub.output
+steps:
+  - id: sub
+    type: workflow
+    workflow: lookup-child
+    inputs: {order: input.order_id}
+"""
+
+
+async def test_a_sub_workflow_step_runs_the_published_child(make_env, module_sqlite_url):
+    env = await make_env(module_sqlite_url)
+    await env.publish_definition(CHILD)
+    await env.publish_definition(PARENT)
+    task = await env.submit("parent-flow", {"order_id": "o-big"})
+    outcome = (await env.wait_for_outcomes([task]))[task]
+    assert isinstance(outcome, TaskCompleted), outcome
+    assert outcome.output == {"child": {"amount": 250}}
+    async with env.client() as client:
+        runs = (await client.get("/v1/runs", params={"workflow": "lookup-child"})).json()
+    assert len(runs) == 1  # the child run, pinned to the child's version
+    assert runs[0]["version"] == "2.0.0"
