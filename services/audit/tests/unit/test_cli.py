@@ -54,3 +54,11 @@ def test_keygen_prints_a_usable_key_pair() -> None:
     private = result.output.split("AUDIT_SIGNING__PRIVATE_KEY=")[1].split()[0]
     public = result.output.split("public key: ")[1].split()[0]
     assert public_key_text(load_private_key(private).public_key()) == public
+
+
+def test_the_commands_are_also_agentbus_audit() -> None:
+    from agentbus.bus.cli import app as agentbus
+
+    result = CliRunner().invoke(agentbus, ["audit", "keygen"])
+    assert result.exit_code == 0, result.output
+    assert "AUDIT_SIGNING__PRIVATE_KEY=" in result.output

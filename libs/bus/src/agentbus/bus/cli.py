@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -37,6 +38,9 @@ topics_app = typer.Typer(help="the topic catalogue", no_args_is_help=True)
 dlq_app = typer.Typer(help="dead-letter topics", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
+# Packages add command groups through the `agentbus.cli` entry point (e.g. `agentbus audit`).
+for _group in entry_points(group="agentbus.cli"):
+    app.add_typer(_group.load(), name=_group.name)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
