@@ -61,10 +61,12 @@ class HttpRequestTool:
         secret_headers = {
             k: call.secrets.render(str(v)) for k, v in dict(config.get("headers", {})).items()
         }
+        # The caller's headers never replace (or double) a configured one, in any case.
+        taken = _FORBIDDEN_HEADERS | {k.lower() for k in secret_headers} | {"idempotency-key"}
         plain_headers = {
             str(k): str(v)
             for k, v in dict(args.get("headers") or {}).items()
-            if str(k).lower() not in _FORBIDDEN_HEADERS and k not in secret_headers
+            if str(k).lower() not in taken
         }
         plain_headers["Idempotency-Key"] = call.idempotency_key
         content, json_body = args.get("body"), args.get("json")

@@ -153,6 +153,7 @@ def http_tool(name: str, **changes: Any) -> ToolDefinition:
                 "url": {"type": "string"},
                 "method": {"type": "string", "enum": ["GET", "POST"]},
                 "json": {"type": "object"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
             },
         },
         implementation=Implementation(

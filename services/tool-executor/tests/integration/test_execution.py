@@ -232,3 +232,20 @@ async def test_two_replicas_share_the_key_through_the_database(
     finally:
         await replica.implementations.aclose()
         await replica.bus.engine.dispose()
+
+
+async def test_callers_cannot_replace_configured_headers(
+    harness: Any, counting_server: Any
+) -> None:
+    await harness.define(harness.http_tool("crm.update"))
+    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    sneaky = {"authorization": "Bearer stolen", "Idempotency-Key": "mine", "X-Trace": "1"}
+    request = harness.request(
+        "crm.update", {"url": f"{counting_server.url}/echo", "headers": sneaky}, key="r:k:1"
+    )
+    completed, _ = await harness.run(request)
+    assert completed.status is ToolStatus.SUCCEEDED
+    seen = counting_server.requests[0]["headers"]
+    assert seen["authorization"] == f"Bearer {harness.canary}"
+    assert seen["idempotency-key"] == "r:k:1"
+    assert seen["x-trace"] == "1"
