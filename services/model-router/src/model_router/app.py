@@ -57,6 +57,7 @@ def build_router(
         read_timeout_s=reliability.read_timeout_s,
         max_connections=reliability.max_connections,
         default_max_tokens=settings.default_max_tokens,
+        transport=reliability.transport,
     )
     router = Router(
         config=config,

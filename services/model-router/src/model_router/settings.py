@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class ReliabilitySettings(BaseModel):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=60.0, gt=0)
     max_connections: int = Field(default=200, ge=1, description="per provider")
+    transport: Literal["aiohttp", "httpx"] = Field(
+        default="aiohttp", description="connection pool under the httpx client"
+    )
 
 
 class ModelRouterSettings(BaseSettings):
