@@ -144,7 +144,7 @@ def http_tool(name: str, **changes: Any) -> ToolDefinition:
         version="1",
         side_effect=SideEffect.WRITE,
         scopes=["crm:write"],
-        timeout_s=0.5,
+        timeout_s=5,
         arguments_schema={
             "type": "object",
             "additionalProperties": False,
