@@ -191,11 +191,15 @@ class Evaluations:
         """Store a case's result (once) and, when it was the last, the evaluation's verdict."""
         cases = CaseRepository(uow)
         row = await cases.by_task(task_id)
-        if row is None or row.status != "pending":
-            return  # a duplicate result changes nothing
+        if row is None:
+            return
         evaluations = EvaluationRepository(uow)
-        evaluation = await evaluations.get(row.evaluation_id)
+        evaluation = await evaluations.locked(row.evaluation_id)
         if evaluation is None:
+            return
+        # Read again under the lock: a duplicate result that raced in changes nothing.
+        await uow.session.refresh(row)
+        if row.status != "pending":
             return
         passed = scored.passed and error is None
         row.status = "passed" if passed else "failed"

@@ -72,6 +72,17 @@ class EvaluationRepository(TenantRepository[EvaluationRow]):
         )
         return sorted(rows, key=lambda r: r.created_at, reverse=True)
 
+    async def locked(self, evaluation_id: str) -> EvaluationRow | None:
+        """The evaluation, row-locked until commit: its cases finish one at a time.
+
+        Cases of one evaluation finish concurrently (their runs have different keys); without
+        the lock two last cases could each see the other pending and neither would complete
+        it. SQLite serialises writers anyway and ignores FOR UPDATE.
+        """
+        query = self.query().where(col(EvaluationRow.id) == evaluation_id).with_for_update()
+        found = (await self.session.exec(query.execution_options(populate_existing=True))).first()
+        return found
+
     async def recent(self, limit: int) -> list[EvaluationRow]:
         """The newest evaluations."""
         query = self.query().order_by(col(EvaluationRow.created_at).desc()).limit(limit)

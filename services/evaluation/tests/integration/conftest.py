@@ -1,0 +1,1 @@
+"""Integration tests need the real broker and databases (agentbus.testing plugin)."""
