@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from opentelemetry import metrics
 
 from agentbus.bus import Bus
 from agentbus.bus.background import BackgroundLoop
@@ -77,11 +78,16 @@ class AuditService:
 def create_app(settings: AuditSettings, *, telemetry: Telemetry | None = None) -> AuditService:
     """Build the audit service from settings; nothing connects until it starts."""
     bus = Bus(settings.bus, service="audit", telemetry=telemetry, migrations=[VERSIONS])
-    register_consumers(bus, settings.topic)
+    provider = telemetry.meter_provider if telemetry else metrics.get_meter_provider()
+    meter = provider.get_meter("audit")
+    register_consumers(bus, settings.topic, meter)
     signer = load_signer(settings.signing)
+    signed = meter.create_counter(
+        "audit.checkpoints.signed", unit="{checkpoint}", description="chain heads signed"
+    )
 
     async def checkpoint() -> None:
-        await sign_heads(bus.uow, signer)
+        signed.add(await sign_heads(bus.uow, signer))
 
     checkpointer = BackgroundLoop("audit-checkpoints", checkpoint, settings.checkpoint_interval_s)
 
