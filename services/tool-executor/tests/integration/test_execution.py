@@ -117,10 +117,14 @@ async def test_the_same_write_key_executes_once_and_replays_its_result(
 async def test_a_timeout_is_retried_then_reported_and_a_400_is_not_retried(
     harness: Any, counting_server: Any
 ) -> None:
-    await harness.define(harness.http_tool("crm.update", timeout_s=0.3))
-    await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    # Only the slow tool has a short timeout, so a loaded machine cannot turn the 400 and
+    # 503 calls into timeouts.
+    await harness.define(harness.http_tool("crm.slow", timeout_s=0.3))
+    await harness.define(harness.http_tool("crm.update"))
+    for tool in ("crm.slow", "crm.update"):
+        await harness.grant("acme", Grant(tool=tool, scopes=["crm:write"], **LOCAL))
     slow, audit = await harness.run(
-        harness.request("crm.update", {"url": f"{counting_server.url}/slow?s=1"})
+        harness.request("crm.slow", {"url": f"{counting_server.url}/slow?s=1"})
     )
     assert slow.status is ToolStatus.FAILED
     assert slow.error.code == "tool.timeout"
