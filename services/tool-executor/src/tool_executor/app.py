@@ -16,6 +16,7 @@ from agentbus.telemetry import Telemetry
 
 from .api import api_router
 from .catalog import grant_all, import_mcp_server, register_files
+from .consumers import subscribe
 from .egress import Resolver
 from .executor import Executor
 from .files import BUNDLED_TOOLS
@@ -85,10 +86,8 @@ def create_app(
     )
     executor = Executor(implementations, settings.call_retry, settings.limits)
     execute = ExecuteTool(executor, secrets, settings.limits, service=SERVICE)
-
-    from .consumers import subscribe
-
     subscribe(bus, execute, settings.topics)
+    # The lifespan needs the service, and the service needs the app: close the loop late.
     holder: dict[str, ToolExecutor] = {}
 
     @asynccontextmanager
