@@ -16,7 +16,7 @@ from .test_kafka import local_routing, request
 
 pytestmark = pytest.mark.integration
 
-REQUESTS = 120
+REQUESTS = 60
 
 
 async def ledger(database_url: str) -> tuple[int, Decimal, int, int]:
@@ -65,7 +65,7 @@ async def test_sigkill_mid_load_loses_nothing_and_charges_once(
     await produce(kafka_bootstrap, topics["requests"], [raw_record(e) for e in envelopes])
     first = RouterProcess(tmp_path, env=env, name="first").start()
     try:
-        await consume(kafka_bootstrap, topics["replies"], count=20, timeout_s=60)
+        await consume(kafka_bootstrap, topics["replies"], count=10, timeout_s=60)
     finally:
         first.kill()
     second = RouterProcess(tmp_path, env=env, name="second").start()
