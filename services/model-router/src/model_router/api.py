@@ -18,7 +18,7 @@ from .domain import CallOutcome
 from .openai_wire import ChatCompletionRequest, chunk, completion_body, sse, usage_body
 from .providers.base import Delta
 from .router import StreamStarted
-from .service import RouterService, cached_completion
+from .service import HTTP_PREFIX, RouterService, cached_completion
 
 __all__ = ["api_router"]
 
@@ -70,7 +70,7 @@ def api_router(service: RouterService, uows: UnitOfWorkFactory) -> APIRouter:
         principal: CurrentPrincipal,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JSONResponse | StreamingResponse:
-        request_id = f"http-{idempotency_key or uuid.uuid4().hex}"
+        request_id = f"{HTTP_PREFIX}{idempotency_key or uuid.uuid4().hex}"
         spec = CallSpec(principal.tenant_id, request_id, body.model, body.to_domain())
         prepared = await prepare(spec)
         if body.stream:

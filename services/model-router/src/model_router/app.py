@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
+from agentbus.bus.background import BackgroundLoop
 from agentbus.http import Authenticator, bus_readiness_checks, create_http_app, run_service
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
@@ -102,12 +103,19 @@ def create_app(settings: ModelRouterSettings | None = None) -> FastAPI:
             bus, service, request_topic=settings.request_topic, reply_topic=settings.reply_topic
         )
 
+    async def sweep() -> None:
+        await service.release_stale_http_holds(bus.uow, settings.stale_hold_after_s)
+
+    sweeper = BackgroundLoop("model-router-stale-holds", sweep, settings.stale_hold_after_s / 3)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await bus.start()  # upgrades the bus's and the router's tables first
+        sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
             await bus.stop()
             for provider in router.providers.values():
                 await provider.aclose()

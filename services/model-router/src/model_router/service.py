@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentbus.storage import UnitOfWork
+from agentbus.storage import UnitOfWork, UnitOfWorkFactory
 
 from .calls import CallError, CallResult, CallSpec, Prepared, error_for, nanos
 from .config import RoutingConfig
@@ -25,9 +25,17 @@ from .domain import (
 from .genai import GenAiTelemetry
 from .ledger import publish_records
 from .router import Routed, Router, RoutingFailedError, StreamFailed, UnknownAliasError
-from .store import BudgetRepository, CacheRepository, CallRepository, RateRepository
+from .store import (
+    BudgetRepository,
+    CacheRepository,
+    CallRepository,
+    RateRepository,
+    stale_holds,
+)
 
-__all__ = ["CallSettings", "RouterService"]
+__all__ = ["HTTP_PREFIX", "CallSettings", "RouterService"]
+
+HTTP_PREFIX = "http-"  # request ids of HTTP calls; Kafka ones are event ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,19 @@ class RouterService:
                 result = CallResult(prepared, CallOutcome.FAILED, latency, error=error_for(exc))
             self.telemetry.finish(span, result, record_content=record_content)
         yield result
+
+    async def release_stale_http_holds(self, uows: UnitOfWorkFactory, older_than_s: float) -> int:
+        """Release holds of HTTP calls whose process died mid-call (never redelivered)."""
+        before = self.now() - timedelta(seconds=older_than_s)
+        async with uows.sessions() as session:
+            stale = await stale_holds(session, prefix=HTTP_PREFIX, before=before)
+        for tenant, request_id in stale:
+            async with uows(tenant) as uow:
+                await BudgetRepository(uow).settle(
+                    request_id, usd_nanos=0, tokens=0, state="released"
+                )
+                await uow.commit()
+        return len(stale)
 
     async def record(self, result: CallResult, uow: UnitOfWork) -> bool:
         """Settle the hold, fill the cache, write the ledger row and the outbox events."""

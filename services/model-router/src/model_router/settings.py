@@ -76,6 +76,11 @@ class ModelRouterSettings(BaseSettings):
     cache_only_deterministic: bool = Field(
         default=True, description="cache only temperature-0 requests"
     )
+    stale_hold_after_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="release budget holds of HTTP calls open this long (their process died)",
+    )
     consume: bool = Field(default=True, description="run the Kafka consumer of model.requests")
     request_topic: str = Field(default="model.requests", description="where requests arrive")
     reply_topic: str = Field(default="model.responses", description="where replies go")

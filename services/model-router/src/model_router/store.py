@@ -17,7 +17,14 @@ from agentbus.storage.tables import utcnow
 from .config import BudgetConfig, RateLimitConfig
 from .tables import BudgetCounter, CacheEntry, CallRecord, RateWindow, Reservation
 
-__all__ = ["BudgetRepository", "CacheRepository", "CallRepository", "Hold", "RateRepository"]
+__all__ = [
+    "BudgetRepository",
+    "CacheRepository",
+    "CallRepository",
+    "Hold",
+    "RateRepository",
+    "stale_holds",
+]
 
 NANOS_PER_USD = 1_000_000_000
 _ZERO = {"usd_spent_nanos": 0, "usd_reserved_nanos": 0, "tokens_spent": 0, "tokens_reserved": 0}
@@ -167,6 +174,26 @@ class BudgetRepository(TenantRepository[Reservation]):
                 tokens_spent=col(BudgetCounter.tokens_spent) + spent,
             )
         )
+
+
+async def stale_holds(
+    session: Any, *, prefix: str, before: datetime, limit: int = 500
+) -> list[tuple[str, str]]:
+    """(tenant, request id) of holds still open since before `before`, ids starting `prefix`.
+
+    A maintenance query across tenants: each hold it finds is released through that
+    tenant's own BudgetRepository.
+    """
+    query = (
+        select(Reservation.tenant_id, Reservation.request_id)
+        .where(
+            col(Reservation.state) == "held",
+            col(Reservation.created_at) < before,
+            col(Reservation.request_id).startswith(prefix),
+        )
+        .limit(limit)
+    )
+    return [(tenant, request) for tenant, request in (await session.exec(query)).all()]
 
 
 def _usd(limit: Any) -> int | None:

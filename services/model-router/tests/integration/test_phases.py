@@ -90,3 +90,27 @@ async def test_prepare_twice_holds_once_and_record_settles_once(service_for, uow
         assert counter.usd_reserved_nanos == 0
         assert counter.usd_spent_nanos == int(result.cost_usd * 10**9)
     assert held > 0
+
+
+async def test_stale_http_holds_are_released_and_kafka_holds_kept(service_for, uow_factory):
+    from datetime import UTC, datetime, timedelta
+
+    service = service_for(local_config(t1={"budget": {"day_usd": "10"}}))
+    holds = {}
+    for request_id in ("http-abandoned", "event-pending"):
+        async with uow_factory("t1") as uow:
+            prepared = await service.prepare(CallSpec("t1", request_id, "fast", chat()), uow)
+            await uow.commit()
+        async with uow_factory("t1") as uow:
+            counter = await BudgetRepository(uow).spent(prepared.day)
+            assert counter is not None
+            holds[request_id] = counter.usd_reserved_nanos - sum(holds.values())
+    assert await service.release_stale_http_holds(uow_factory, 900) == 0  # not stale yet
+    later = datetime.now(UTC) + timedelta(hours=1)
+    service.now = lambda: later
+    assert await service.release_stale_http_holds(uow_factory, 900) == 1
+    async with uow_factory("t1") as uow:
+        counter = await BudgetRepository(uow).spent(prepared.day)
+        assert counter is not None
+        assert counter.usd_reserved_nanos == holds["event-pending"]
+        assert counter.usd_spent_nanos == 0
