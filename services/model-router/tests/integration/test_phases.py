@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -44,6 +45,34 @@ async def test_answer_is_metered_and_recorded(service_for, uow_factory):
         assert counter is not None
         assert counter.usd_reserved_nanos == 0
         assert counter.usd_spent_nanos == int(result.cost_usd * 10**9)
+
+
+async def outbox(uow_factory, tenant):
+    from agentbus.storage.tables import OutboxEntry
+
+    async with uow_factory(tenant) as uow:
+        rows = (await uow.session.exec(select(OutboxEntry))).all()
+        return {row.event_id: (row.topic, json.loads(row.value)) for row in rows}
+
+
+async def test_every_call_leaves_usage_and_audit_records(service_for, uow_factory):
+    service = service_for(local_config(t1={"budget": {"day_usd": "0.0000001"}}))
+    await run(service, uow_factory, CallSpec("t2", "paid", "fast", chat("secret 4111")))
+    await run(service, uow_factory, CallSpec("t1", "refused", "fast", chat()))
+    paid = await outbox(uow_factory, "t2")
+    topic, usage = paid["paid:usage"]
+    assert topic == "usage.records"
+    assert Decimal(usage["cost_usd"]) > 0
+    topic, audit = paid["paid:audit"]
+    assert topic == "audit.log"
+    assert audit["outcome"] == "succeeded"
+    assert audit["model"]["provider"] == "local"
+    assert audit["prompt"]["masked"] is None  # a hash only: the tenant did not opt in
+    assert "4111" not in json.dumps(audit)
+    refused = await outbox(uow_factory, "t1")
+    assert "refused:usage" not in refused
+    assert refused["refused:audit"][1]["outcome"] == "denied"
+    assert refused["refused:audit"][1]["error_code"] == "budget.exceeded"
 
 
 async def test_budget_refuses_before_any_call(service_for, uow_factory):
