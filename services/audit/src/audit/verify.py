@@ -27,8 +27,9 @@ async def verify_store(
     async with uow(tenant_id) as work:
         marks = await CheckpointRepository(work).all()
         walker = Walker(tenant_id, {mark.seq for mark in marks})
-        async for link in AuditRepository(work).links():
-            if not walker.feed(link):
+        feed = walker.feed
+        async for links in AuditRepository(work).links():
+            if not all(feed(link) for link in links):
                 break
         result = walker.finish(marks, trust)
         seq, head_hash = await AuditRepository(work).head()
@@ -77,9 +78,9 @@ async def export_store(
             async with uow(tenant) as work:
                 lines: list[bytes] = []
                 count = 0
-                async for link in AuditRepository(work).links():
-                    lines.append(link_line(link))
-                    count += 1
+                async for links in AuditRepository(work).links():
+                    lines.extend(link_line(link) for link in links)
+                    count += len(links)
                     if len(lines) >= 10_000:
                         handle.write(b"".join(lines))
                         lines.clear()
