@@ -143,3 +143,26 @@ async def test_stale_http_holds_are_released_and_kafka_holds_kept(service_for, u
         assert counter is not None
         assert counter.usd_reserved_nanos == holds["event-pending"]
         assert counter.usd_spent_nanos == 0
+
+
+async def test_tokens_per_minute_limit_refuses_with_a_retry_hint(service_for, uow_factory):
+    # Each call holds prompt (6 + 4) + max_tokens (10) = 20 tokens against the window.
+    from datetime import UTC, datetime
+
+    service = service_for(local_config(t1={"rate_limit": {"tokens_per_minute": 45}}))
+    instant = datetime.now(UTC)
+    service.now = lambda: instant  # one window, whatever the wall clock does
+    outcomes = []
+    for i in range(3):
+        spec = CallSpec("t1", f"tpm-{i}", "fast", chat("x" * 24, max_tokens=10))
+        outcomes.append(await run(service, uow_factory, spec))
+    assert [r.outcome for r in outcomes] == [
+        CallOutcome.OK,
+        CallOutcome.OK,
+        CallOutcome.RATE_LIMITED,
+    ]
+    refused = outcomes[-1].error
+    assert refused is not None
+    assert refused.retryable
+    assert 0 <= refused.details["retry_after_s"] <= 60
+    assert service.router.providers["local"].calls == {"local-a": 2}
