@@ -44,6 +44,9 @@ class OutboundRecord:
 
 
 class RecordSink(Protocol):
-    """Publishes records durably (acks=all) in order; returns once all are acknowledged."""
+    """Publishes records durably (acks=all) in order; returns once all are acknowledged.
 
-    async def send(self, records: Sequence[OutboundRecord]) -> None: ...
+    The result holds each record's (partition, offset), in the order given.
+    """
+
+    async def send(self, records: Sequence[OutboundRecord]) -> list[tuple[int, int]]: ...
