@@ -23,6 +23,8 @@ class RunMetrics:
 
     def run_ended(self, state: RunState) -> None:
         """Count a finished run and its duration, by tenant, workflow and status."""
+        if state.evaluation is not None:
+            return  # an evaluation run is not production work (the evaluation service counts it)
         attributes = {
             "tenant": state.tenant_id,
             "workflow": state.workflow.name,
