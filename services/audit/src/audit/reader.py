@@ -85,8 +85,8 @@ async def read_window(
     *,
     on_fetched: Callable[[int], None] | None = None,
     fetch_records: int = 20_000,
-) -> AsyncIterator[ConsumerRecord[Any, Any]]:
-    """Records of the window in (timestamp, partition, offset) order."""
+) -> AsyncIterator[list[ConsumerRecord[Any, Any]]]:
+    """Records of the window in (timestamp, partition, offset) order, in lists."""
     tps = {p: TopicPartition(window.topic, p) for p in offsets.start}
     active = {p for p in tps if offsets.start[p] < offsets.end[p]}
     consumer.assign([tps[p] for p in sorted(active)])
@@ -131,13 +131,16 @@ async def read_window(
         if len(heads) < len(active):
             continue
         heapq.heapify(heads)
+        merged = []
         while heads:
             _, p = heapq.heappop(heads)
             buffer = buffers[p]
-            yield buffer.popleft()
+            merged.append(buffer.popleft())
             if buffer:
                 heapq.heappush(heads, (buffer[0].timestamp, p))
             elif p in fetching:
                 break
             else:
                 active.discard(p)
+        # One list per merge round: a per-record async step would cost more than the merge.
+        yield merged

@@ -26,7 +26,9 @@ class ReplaySink(Protocol):
 
     needs_fields: bool
 
-    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None: ...
+    async def add_many(
+        self, links: list[Link], fields: list[IndexedFields | None], event_ids: list[str]
+    ) -> None: ...
 
     async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None: ...
 
@@ -41,9 +43,11 @@ class JsonlSink:
 
     needs_fields = False
 
-    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None:
-        """Queue the link's line; lines are written in batches."""
-        self._pending.append(link_line(link))
+    async def add_many(
+        self, links: list[Link], fields: list[IndexedFields | None], event_ids: list[str]
+    ) -> None:
+        """Queue the links' lines; lines are written in batches."""
+        self._pending.extend(map(link_line, links))
         if len(self._pending) >= 10_000:
             self._file.write(b"".join(self._pending))
             self._pending.clear()
@@ -76,28 +80,31 @@ class StoreSink:
             )
         self._checked = True
 
-    async def add(self, link: Link, fields: IndexedFields | None, event_id: str) -> None:
-        """Queue one row; flush a full batch."""
-        assert fields is not None
+    async def add_many(
+        self, links: list[Link], fields: list[IndexedFields | None], event_ids: list[str]
+    ) -> None:
+        """Queue rows; flush full batches."""
         if not self._checked:
             await self._check_empty()
-        self._rows.append(
-            {
-                "tenant_id": link.tenant_id,
-                "seq": link.seq,
-                "event_id": event_id,
-                "run_id": fields.run_id,
-                "step_id": fields.step_id,
-                "action": fields.action,
-                "resource_type": fields.resource_type,
-                "outcome": fields.outcome,
-                "occurred_at": fields.occurred_at,
-                "recorded_at": fields.occurred_at,
-                "prev_hash": link.prev_hash,
-                "hash": link.hash,
-                "body": link.body,
-            }
-        )
+        for link, field, event_id in zip(links, fields, event_ids, strict=True):
+            assert field is not None
+            self._rows.append(
+                {
+                    "tenant_id": link.tenant_id,
+                    "seq": link.seq,
+                    "event_id": event_id,
+                    "run_id": field.run_id,
+                    "step_id": field.step_id,
+                    "action": field.action,
+                    "resource_type": field.resource_type,
+                    "outcome": field.outcome,
+                    "occurred_at": field.occurred_at,
+                    "recorded_at": field.occurred_at,
+                    "prev_hash": link.prev_hash,
+                    "hash": link.hash,
+                    "body": link.body,
+                }
+            )
         if len(self._rows) >= self.batch:
             await self._flush()
 
