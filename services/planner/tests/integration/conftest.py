@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,23 +176,27 @@ class Env:
         return planner
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
-    """Builds isolated planner deployments for a test module; stops them after it.
+SERVED = ("runs", "failures", "tasks", "api")
+"""The in-process planners the test modules use, one each, started together."""
 
-    Module-scoped because a planner joins its group with six consumers (one rebalance
-    each), which takes seconds; tests in a module share it with distinct workflows.
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def make_env(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Callable[..., Any]]:
+    """Isolated planner deployments by key, each with its own topics, group and database.
+
+    A planner joins its group with six consumers (a rebalance each), which takes seconds,
+    so the served planners of every module start together once per session, and the
+    tests of a module share theirs (with distinct workflow names).
     """
     envs: list[Env] = []
     stacks: list[Any] = []
-
     made: dict[str, Env] = {}
 
-    async def make(database_url: str, *, serve: bool = True, key: str = "default") -> Env:
-        if key in made:
-            return made[key]
-        prefix = unique("pl") + "."
-        env = Env(kafka_bootstrap, prefix, database_url, unique("planner"))
+    async def build(key: str, serve: bool) -> Env:
+        database_url = f"sqlite:///{tmp_path_factory.mktemp(key) / 'planner.db'}"
+        env = Env(kafka_bootstrap, unique("pl") + ".", database_url, unique("planner"))
         await create_topics(
             kafka_bootstrap,
             [env.topic(t) for t in CONSUMED + PRODUCED]
@@ -199,19 +204,14 @@ async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
             partitions=3,
         )
         envs.append(env)
-        env.collector = Collector(
-            kafka_bootstrap,
-            [
-                env.topic(t)
-                for t in (
-                    "tasks.completed",
-                    "tasks.failed",
-                    "runs.events",
-                    "audit.log",
-                    "workflows.events",
-                )
-            ],
+        outputs = (
+            "tasks.completed",
+            "tasks.failed",
+            "runs.events",
+            "audit.log",
+            "workflows.events",
         )
+        env.collector = Collector(kafka_bootstrap, [env.topic(t) for t in outputs])
         await env.collector.start()
         if serve:
             planner = create_app(env.settings())
@@ -221,6 +221,14 @@ async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
             stacks.append(stack)
         made[key] = env
         return env
+
+    async def make(*, key: str, serve: bool = True) -> Env:
+        if key not in made:
+            if key in SERVED:
+                await asyncio.gather(*(build(k, True) for k in SERVED if k not in made))
+            else:
+                await build(key, serve)
+        return made[key]
 
     yield make
     for stack in reversed(stacks):
@@ -232,9 +240,3 @@ async def make_env(kafka_bootstrap: str) -> AsyncIterator[Callable[..., Any]]:
             await responder.stop()
         if env.collector is not None:
             await env.collector.stop()
-
-
-@pytest.fixture(scope="module")
-def module_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A SQLite database shared by a test module's planner."""
-    return f"sqlite:///{tmp_path_factory.mktemp('planner') / 'planner.db'}"

@@ -11,7 +11,7 @@ from contracts.events.task import TaskFailed
 
 from .responders import model_reply
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 GOOD = """
 name: ticket-{n}
@@ -24,8 +24,8 @@ steps:
 """
 
 
-async def test_requests_without_a_valid_key_get_401_json(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_requests_without_a_valid_key_get_401_json(make_env):
+    env = await make_env(key="api")
     async with env.client("wrong-key") as client:
         bad = await client.get("/v1/runs")
     async with env.client("") as client:
@@ -39,8 +39,8 @@ async def test_requests_without_a_valid_key_get_401_json(make_env, module_sqlite
         assert "/v1/runs/{run_id}" in (await client.get("/openapi.json")).json()["paths"]
 
 
-async def test_another_tenants_run_and_definition_are_404(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_another_tenants_run_and_definition_are_404(make_env):
+    env = await make_env(key="api")
     await env.publish_definition(GOOD.format(n="scoped", v="1.0.0"))
     task = await env.submit("ticket-scoped", {"text": "x"})
 
@@ -63,8 +63,8 @@ async def test_another_tenants_run_and_definition_are_404(make_env, module_sqlit
     assert task
 
 
-async def test_the_author_cannot_approve_their_own_definition(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_the_author_cannot_approve_their_own_definition(make_env):
+    env = await make_env(key="api")
     async with env.client("k-bob") as bob, env.client("k-carol") as carol:
         created = await bob.post(
             "/v1/definitions", json={"source": GOOD.format(n="own", v="1.0.0")}
@@ -100,8 +100,8 @@ async def test_the_author_cannot_approve_their_own_definition(make_env, module_s
     assert ("workflow.publish", "succeeded") in audits
 
 
-async def test_invalid_yaml_and_definitions_give_step_and_field(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_invalid_yaml_and_definitions_give_step_and_field(make_env):
+    env = await make_env(key="api")
     broken_yaml = "name: x\nversion: 1.0.0\nsteps:\n  - id: a\n   type: llm\n"
     invalid = """
 name: invalid
@@ -162,8 +162,8 @@ steps:
     assert ("write", "inputs.x") in issues  # reads a step it does not depend on
 
 
-async def test_diff_of_two_versions(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_diff_of_two_versions(make_env):
+    env = await make_env(key="api")
     async with env.client() as client:
         for v in ("1.0.0", "1.1.0"):
             source = GOOD.format(n="diffed", v=v)
@@ -184,8 +184,8 @@ async def test_diff_of_two_versions(make_env, module_sqlite_url):
     assert "Condense {{ t }}" in added[0]
 
 
-async def test_a_drafted_workflow_is_stored_as_draft_and_does_not_run(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_a_drafted_workflow_is_stored_as_draft_and_does_not_run(make_env):
+    env = await make_env(key="api")
     answers = [
         {"steps": [{"id": "Bad Id", "type": "llm"}]},  # invalid: the planner asks for a repair
         {
@@ -236,8 +236,8 @@ async def test_a_drafted_workflow_is_stored_as_draft_and_does_not_run(make_env, 
     assert outcome.error.code == "workflow.not_published"
 
 
-async def test_tasks_over_http_are_checked_then_queued(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_tasks_over_http_are_checked_then_queued(make_env):
+    env = await make_env(key="api")
     await env.publish_definition(
         GOOD.format(n="http", v="1.0.0").replace(
             "steps:", "input_schema: {type: object, required: [text]}\nsteps:"

@@ -9,7 +9,7 @@ from agentbus.testing import unique
 from contracts.events.run import StepRetrying
 from contracts.events.task import TaskFailed
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 SLOW = """
 name: slow-lookup
@@ -23,8 +23,8 @@ steps:
 """
 
 
-async def test_timeout_is_retried_then_fails_the_run_with_the_reason(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_timeout_is_retried_then_fails_the_run_with_the_reason(make_env):
+    env = await make_env(key="failures")
     silent = await env.respond("tool.requests", lambda envelope: None)
     await env.publish_definition(SLOW)
     task = await env.submit("slow-lookup", {})
@@ -54,10 +54,8 @@ steps:
 """
 
 
-async def test_dead_lettered_request_fails_the_run_with_the_dlq_cause(
-    make_env, module_sqlite_url, tmp_path
-):
-    env = await make_env(module_sqlite_url)
+async def test_dead_lettered_request_fails_the_run_with_the_dlq_cause(make_env, tmp_path):
+    env = await make_env(key="failures")
     # A tool-executor stand-in on the real bus runtime: it rejects the request for good,
     # so the runtime dead-letters it and sends the failed reply the planner waits on.
     group = unique("tool-executor")

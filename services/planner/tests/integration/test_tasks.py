@@ -13,7 +13,7 @@ from contracts.types import Actor, ActorKind
 
 from .responders import tool_reply
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
 def echo_v(version: str, name: str = "echo") -> str:
@@ -40,8 +40,8 @@ def held() -> dict[str, asyncio.Event]:
     return {}
 
 
-async def _env(make_env, module_sqlite_url, held):
-    env = await make_env(module_sqlite_url)
+async def _env(make_env, held):
+    env = await make_env(key="tasks")
     if not env.responders:
 
         async def echo(envelope):
@@ -54,8 +54,8 @@ async def _env(make_env, module_sqlite_url, held):
     return env
 
 
-async def test_the_same_task_twice_starts_one_run(make_env, module_sqlite_url, held):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_the_same_task_twice_starts_one_run(make_env, held):
+    env = await _env(make_env, held)
     await env.publish_definition(echo_v("1.0.0", "twice"))
     task = await env.submit("twice", {"text": "hi"}, task_id="task-twice")
     await env.submit("twice", {"text": "hi"}, task_id="task-twice")
@@ -69,10 +69,8 @@ async def test_the_same_task_twice_starts_one_run(make_env, module_sqlite_url, h
     assert len(completions) == 1
 
 
-async def test_unknown_unpublished_and_invalid_input_end_as_task_failed(
-    make_env, module_sqlite_url, held
-):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_unknown_unpublished_and_invalid_input_end_as_task_failed(make_env, held):
+    env = await _env(make_env, held)
     async with env.client("k-alice") as alice:
         created = await alice.post("/v1/definitions", json={"source": echo_v("1.0.0", "drafty")})
         assert created.status_code == 201
@@ -91,10 +89,8 @@ async def test_unknown_unpublished_and_invalid_input_end_as_task_failed(
     assert "at text: 42 is not of type 'string'" in outcomes[bad_input].error.message
 
 
-async def test_a_run_keeps_its_pinned_version_after_a_newer_one_is_published(
-    make_env, module_sqlite_url, held
-):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_a_run_keeps_its_pinned_version_after_a_newer_one_is_published(make_env, held):
+    env = await _env(make_env, held)
     v1 = await env.publish_definition(echo_v("1.0.0", "pinned"))
     held["slow"] = asyncio.Event()
     first = await env.submit("pinned", {"text": "slow"})
@@ -117,8 +113,8 @@ async def test_a_run_keeps_its_pinned_version_after_a_newer_one_is_published(
     assert outcomes[second].workflow.version == "1.1.0"
 
 
-async def test_duplicate_and_late_replies_change_nothing(make_env, module_sqlite_url, held):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_duplicate_and_late_replies_change_nothing(make_env, held):
+    env = await _env(make_env, held)
     await env.publish_definition(echo_v("1.0.0", "dupes"))
     task = await env.submit("dupes", {"text": "once"})
     outcome = (await env.wait_for_outcomes([task]))[task]
@@ -156,8 +152,8 @@ async def test_duplicate_and_late_replies_change_nothing(make_env, module_sqlite
     assert len([e for e in env.events("tasks.completed") if e.data.task_id == task]) == 1
 
 
-async def test_cancel_by_event_and_by_api(make_env, module_sqlite_url, held):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_cancel_by_event_and_by_api(make_env, held):
+    env = await _env(make_env, held)
     await env.publish_definition(echo_v("1.0.0", "cancellable"))
     held["hold-a"], held["hold-b"] = asyncio.Event(), asyncio.Event()
     by_event = await env.submit("cancellable", {"text": "hold-a"})
@@ -195,8 +191,8 @@ async def test_cancel_by_event_and_by_api(make_env, module_sqlite_url, held):
     assert outcomes[by_api].error.message == "wrong input"
 
 
-async def test_an_unparseable_task_goes_to_the_dlq(make_env, module_sqlite_url, held):
-    env = await _env(make_env, module_sqlite_url, held)
+async def test_an_unparseable_task_goes_to_the_dlq(make_env, held):
+    env = await _env(make_env, held)
     headers = [
         ("ce_id", b"poison-1"),
         ("ce_source", b"tests"),

@@ -11,7 +11,7 @@ from contracts.events.task import TaskCompleted
 from .conftest import WORKFLOWS
 from .responders import allow, approve, model_reply, tool_reply
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 ORDERS = {"o-small": 40, "o-big": 250}
 
@@ -31,8 +31,8 @@ def classify(envelope):
     return model_reply(envelope, json.dumps({"category": "damaged", "reason": "box crushed"}))
 
 
-async def test_refund_triage_runs_in_dag_order_with_branch_and_map(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_refund_triage_runs_in_dag_order_with_branch_and_map(make_env):
+    env = await make_env(key="runs")
     tool = await env.respond("tool.requests", tools)
     model = await env.respond("model.requests", classify)
     guard = await env.respond("guardrail.requests", allow)
@@ -127,8 +127,8 @@ steps:
 """
 
 
-async def test_a_sub_workflow_step_runs_the_published_child(make_env, module_sqlite_url):
-    env = await make_env(module_sqlite_url)
+async def test_a_sub_workflow_step_runs_the_published_child(make_env):
+    env = await make_env(key="runs")
     await env.publish_definition(CHILD)
     await env.publish_definition(PARENT)
     task = await env.submit("parent-flow", {"order_id": "o-big"})
