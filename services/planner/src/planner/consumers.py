@@ -6,6 +6,7 @@ from typing import Any
 
 from agentbus.bus import Bus
 from agentbus.storage import UnitOfWork
+from agentbus.telemetry import bind_log_context
 from contracts.envelope import Envelope
 from contracts.events.model import ModelResponded
 from contracts.events.task import TaskCancelRequested, TaskSubmitted
@@ -47,15 +48,18 @@ def register(bus: Bus, topics: Topics, runs: RunHandlers, drafter: Drafter) -> N
     )(on_task)
 
     async def on_reply(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        if isinstance(envelope.data, ModelResponded) and is_draft_reply(envelope.data):
-            await drafter.on_answer(uow, envelope.data)
-        else:
-            await runs.reply(uow, envelope)
+        step = getattr(envelope.data, "step", None)
+        with bind_log_context(step_id=step.step_id if step else None):
+            if isinstance(envelope.data, ModelResponded) and is_draft_reply(envelope.data):
+                await drafter.on_answer(uow, envelope.data)
+            else:
+                await runs.reply(uow, envelope)
 
     for name, types in REPLY_TOPICS.items():
         bus.consumer(topics(name), event_types=[*types, _FAILED])(on_reply)
 
     async def on_timer(envelope: Envelope[Any], uow: UnitOfWork) -> None:
-        await runs.timer(uow, envelope)
+        with bind_log_context(step_id=envelope.data.step.step_id):
+            await runs.timer(uow, envelope)
 
     bus.consumer(topics("runs.timers"), event_types=["agentbus.run.timer_fired.v1"])(on_timer)
