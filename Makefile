@@ -6,7 +6,7 @@ RUN := $(UV) run --locked
 
 .PHONY: help sync lint format typecheck compose-check test test-fast demo \
         kafka-up kafka-down kafka-status pg-up pg-down topics schemas check-schemas bench clean \
-        up down ps logs
+        up down ps logs bench-e2e test-heavy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -56,7 +56,12 @@ check-schemas: sync ## fail when committed schemas are stale or a change breaks 
 test: sync kafka-up pg-up check-schemas ## the whole suite against a real broker and databases
 	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \
 	KAFKA_BOOTSTRAP_SERVERS=$$(infra/kafka/kafka.sh bootstrap) \
-	  $(RUN) pytest -p no:cacheprovider $(PYTEST_ARGS)
+	  $(RUN) pytest -p no:cacheprovider -m "not heavy" $(PYTEST_ARGS)
+
+test-heavy: sync kafka-up pg-up ## long end-to-end runs: AGENTBUS_E2E_RUNS runs through 2 replicas, kills, broker restart
+	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \
+	KAFKA_BOOTSTRAP_SERVERS=$$(infra/kafka/kafka.sh bootstrap) \
+	  $(RUN) pytest -p no:cacheprovider -m heavy -s $(PYTEST_ARGS) tests/e2e
 
 test-fast: sync ## unit tests only (no broker)
 	$(RUN) pytest -m "not integration and not e2e" $(PYTEST_ARGS)
@@ -75,6 +80,11 @@ logs: ## the end of every service's log (make logs SERVICE=planner follows one)
 
 demo: sync kafka-up ## make up, then a governed refund workflow through every service (rich)
 	$(RUN) python demo/run.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)
+
+bench-e2e: up ## 5-step governed workflow: agentbus vs Temporal (dev server) vs a raw Kafka hop
+	flock /tmp/agentbus-uv.lock $(UV) sync --locked --all-packages --inexact --group bench
+	$(UV) run --locked --inexact --group bench python bench/e2e_workflow.py \
+	  --bootstrap $$(infra/kafka/kafka.sh bootstrap) $(BENCH_ARGS)
 
 bench: sync kafka-up pg-up ## the bus runtime beside raw aiokafka: latency, then throughput
 	$(RUN) python bench/bus_roundtrip.py --bootstrap $$(infra/kafka/kafka.sh bootstrap)

@@ -9,6 +9,7 @@ through the planner's review lifecycle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -422,6 +423,23 @@ def publish(bootstrap: str, topic: str, records: list[tuple[str, dict[str, str],
     asyncio.run(send())
 
 
+async def partitions_of(bootstrap: str, topic: str) -> set[int]:
+    """The topic's partitions (a producer fetches metadata for one topic on demand)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+
+
+async def stop(consumer: AIOKafkaConsumer) -> None:
+    # aiokafka's consumer without a group cancels its commit-reset task on stop and may re-raise
+    # that CancelledError; the consumer is closed either way.
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer.stop()
+
+
 def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]:
     """Every record of `topic` up to its current end (headers decoded, value raw)."""
 
@@ -429,9 +447,7 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
+            partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
             if not partitions:
                 return []
             consumer.assign(partitions)
@@ -439,7 +455,7 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]
             ends = await consumer.end_offsets(partitions)
             records: list[tuple[dict[str, str], bytes]] = []
             deadline = time.monotonic() + 60
-            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"reading {topic} took over 60 s")
                 batch = await consumer.getmany(timeout_ms=500)
@@ -449,7 +465,7 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]
                         records.append((headers, r.value or b""))
             return records
         finally:
-            await consumer.stop()
+            await stop(consumer)
 
     return asyncio.run(read())
 
@@ -465,7 +481,7 @@ def topics_with_records(bootstrap: str, suffix: str) -> dict[str, int]:
             for topic in sorted(await consumer.topics()):
                 if not topic.endswith(suffix):
                     continue
-                tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+                tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
                 starts = await consumer.beginning_offsets(tps)
                 ends = await consumer.end_offsets(tps)
                 total = sum(ends[tp] - starts[tp] for tp in tps)
@@ -473,7 +489,7 @@ def topics_with_records(bootstrap: str, suffix: str) -> dict[str, int]:
                     found[topic] = total
             return found
         finally:
-            await consumer.stop()
+            await stop(consumer)
 
     return asyncio.run(counts())
 
@@ -501,4 +517,6 @@ def drop_databases(admin_url: str, urls: dict[str, str]) -> None:
     base = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(base, autocommit=True) as conn:
         for url in urls.values():
-            conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            # The services have stopped; a connection still closing only leaves a stale database.
+            with contextlib.suppress(psycopg.errors.ObjectInUse):
+                conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"')

@@ -39,7 +39,9 @@ UNKNOWN_ORDERS = 3  # the shop answers 404: each run fails at fetch_order with t
 INVALID = 2  # input that breaks the workflow's input schema: the task is rejected (tasks.failed)
 CHUNKS = 8  # tasks are published in chunks between the faults
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
+# About 10 minutes for 100 runs on a loaded 2-core machine (12 service processes start, six
+# kill/restart cycles, a broker restart): outside the default suite, `make test-heavy` runs it.
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +161,12 @@ def test_runs_complete_exactly_once_across_replicas_kills_and_a_broker_restart(s
         assert headers["dlq.error.class"]
         assert headers["dlq.consumer.group"] == "planner"
 
-    # Scale-out: both processes of every service handled events (their consumer spans).
+    # Scale-out: both processes of every service handled events (their consumer spans). These
+    # runs stay under the approval limit, so approval gets no request here (its own two-replica
+    # test races votes across processes).
     handled: dict[str, set[str]] = defaultdict(set)
     for span in stack.spans():
         if span["kind"] == "consumer" and span.get("instance"):
             handled[span["service"]].add(span["instance"])
-    for name in harness.SERVICES:
+    for name in set(harness.SERVICES) - {"approval"}:
         assert handled[name] == {f"{name}-0", f"{name}-1"}, (name, handled[name])
