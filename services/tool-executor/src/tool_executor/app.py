@@ -81,6 +81,7 @@ def create_app(
             max_response_bytes=settings.limits.max_response_bytes,
             max_redirects=settings.limits.max_redirects,
             resolver=resolver,
+            client_pools=settings.limits.http_client_pools,
         ),
         mcp=McpConnections(settings.mcp_servers, secrets),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -37,20 +38,28 @@ class HttpRequestTool:
         max_redirects: int,
         resolver: Resolver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        client_pools: int = 16,
     ) -> None:
         self.max_response_bytes = max_response_bytes
         self.max_redirects = max_redirects
         self.resolver = resolver or SystemResolver()
-        self.client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,  # no proxy from the environment may bypass the address checks
-            transport=transport,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        )
+        # One httpx pool serves only ~50 calls in flight at once (its pool bookkeeping
+        # serialises them); several independent pools, used in turn, lift that ceiling.
+        self.clients = [
+            httpx.AsyncClient(
+                follow_redirects=False,
+                trust_env=False,  # no proxy from the environment may bypass address checks
+                transport=transport,
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            )
+            for _ in range(max(1, client_pools))
+        ]
+        self._next = itertools.cycle(self.clients)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     async def run(self, call: ToolCall) -> Any:
         """Make the request, following redirects under the same checks."""
@@ -124,7 +133,8 @@ class HttpRequestTool:
         extensions: dict[str, Any] = {"timeout": http_timeout.as_dict()}
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host  # certificate checked against the name
-        request = self.client.build_request(
+        client = next(self._next)
+        request = client.build_request(
             method,
             pinned,
             headers=headers,
@@ -134,7 +144,7 @@ class HttpRequestTool:
             extensions=extensions,
         )
         try:
-            return await self.client.send(request, stream=True)
+            return await client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise ToolError(
                 "tool.timeout", f"{method} {url.host} timed out", retryable=True

@@ -32,6 +32,9 @@ class Limits(BaseModel):
         default=1024 * 1024, ge=1, description="HTTP response body, enforced while streaming"
     )
     max_redirects: int = Field(default=5, ge=0)
+    http_client_pools: int = Field(
+        default=16, ge=1, description="independent HTTP connection pools used in turn"
+    )
     reservation_lease_s: float = Field(
         default=120.0, gt=0, description="how long an unfinished call blocks the same key"
     )
