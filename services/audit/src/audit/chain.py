@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .canonical import canonical_json
+from .canonical import canonical_json, needs_full_jcs
 
 __all__ = [
     "GENESIS",
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+_MAX_EXACT = 2**53 - 1
 
 
 def entry(
@@ -44,18 +45,21 @@ def entry(
     data: Mapping[str, Any],
 ) -> bytes:
     """JCS bytes of one chain entry; `time` is ISO 8601 text, `data` the event's JSON."""
-    return canonical_json(
-        {
-            "data": data,
-            "event_id": event_id,
-            "run_id": run_id,
-            "seq": seq,
-            "source": source,
-            "tenant_id": tenant_id,
-            "time": time,
-            "type": event_type,
-        }
-    )
+    value = {
+        "data": data,
+        "event_id": event_id,
+        "run_id": run_id,
+        "seq": seq,
+        "source": source,
+        "tenant_id": tenant_id,
+        "time": time,
+        "type": event_type,
+    }
+    # The envelope fields are strings and a small integer: only `data` can need the
+    # reference JCS (floats, non-ASCII keys), so only `data` is examined.
+    if needs_full_jcs(data) or not -_MAX_EXACT <= seq <= _MAX_EXACT:
+        return canonical_json(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def link_hash(prev_hash: str, body: bytes) -> str:

@@ -90,3 +90,23 @@ def test_sorts_keys_by_utf16_code_units() -> None:
     assert canonical_json(value).index("\U0001f600".encode()) < canonical_json(value).index(
         "\uff21".encode()
     )
+
+
+def test_chain_entries_are_jcs_too() -> None:
+    from audit.chain import entry
+
+    rng = random.Random(19)
+    for _ in range(1000):
+        fields = {
+            "seq": rng.randint(1, 10**6),
+            "tenant_id": random_text(rng) or "t",
+            "event_id": "e",
+            "event_type": "agentbus.audit.recorded.v1",
+            "source": "s",
+            "time": "2026-01-01T00:00:00+00:00",
+            "run_id": rng.choice([None, "run-1"]),
+            "data": {"details": random_value(rng), "action": "a.b"},
+        }
+        expected = {**fields, "type": fields["event_type"]}
+        del expected["event_type"]
+        assert entry(**fields) == rfc8785.dumps(expected)
