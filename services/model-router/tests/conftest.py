@@ -18,7 +18,6 @@ from model_router.service import CallSettings, RouterService
 from model_router.tables import METADATA
 
 from agentbus.bus import unit_factory
-from agentbus.bus import unit_factory
 from agentbus.storage import UnitOfWorkFactory, create_engine
 
 
