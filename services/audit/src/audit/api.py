@@ -102,7 +102,12 @@ def _view(row: AuditRecord) -> RecordView:
 
 
 def audit_router(
-    uow: UnitOfWorkFactory, relay: OutboxRelay, trust: CheckpointVerifier, *, page_max: int
+    uow: UnitOfWorkFactory,
+    relay: OutboxRelay,
+    trust: CheckpointVerifier,
+    *,
+    page_max: int,
+    audit_topic: str,
 ) -> APIRouter:
     """The `/v1/audit` routes."""
     router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -121,7 +126,8 @@ def audit_router(
                     resource_id=resource,
                     outcome="succeeded",
                     details=details,
-                )
+                ),
+                topic=audit_topic,
             )
             await unit.commit()
         await relay.publish_committed(unit.published_ids)

@@ -109,7 +109,15 @@ def create_app(settings: AuditSettings, *, telemetry: Telemetry | None = None) -
         docs=settings.http.docs,
     )
     trust = CheckpointVerifier(signer.public_key)
-    http.include_router(audit_router(bus.uow, bus.relay, trust, page_max=settings.page_limit_max))
+    http.include_router(
+        audit_router(
+            bus.uow,
+            bus.relay,
+            trust,
+            page_max=settings.page_limit_max,
+            audit_topic=settings.topic,
+        )
+    )
     service = AuditService(settings, bus, http, signer, checkpointer)
     return service
 

@@ -166,6 +166,25 @@ async def test_queries_are_tenant_scoped_paginated_and_authenticated(
         verify = (await http.get("/v1/audit/verify", headers=as_("gil"))).json()
         assert verify["ok"] is True
 
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()["checks"]) == (
+            200,
+            {"broker": "ok", "database": "ok"},
+        )
+        assert (
+            "/v1/audit/runs/{run_id}/report.html"
+            in (await http.get("/openapi.json")).json()["paths"]
+        )
+
+        async def reads_audited() -> bool:
+            page = await http.get("/v1/audit", params={"action": "audit.read"}, headers=as_("ann"))
+            actors = {i["entry"]["data"]["actor"]["id"] for i in page.json()["items"]}
+            return actors == {"ann"}
+
+        # Reading the trail is itself audited, in the reader's tenant only.
+        await eventually(reads_audited, timeout_s=30, what="ann's reads in acme's trail")
+
 
 async def test_the_run_report_shows_every_step_in_order_and_renders_in_chromium(
     kafka_bootstrap: str, sqlite_url: str, audit_topic, tmp_path: Path
