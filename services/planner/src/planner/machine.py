@@ -12,6 +12,7 @@ from typing import Any
 from jmespath.exceptions import JMESPathError
 from jsonschema import Draft202012Validator
 
+from contracts.events.approval import ApprovalCancelRequested
 from contracts.events.run import (
     RunCancelled,
     RunCompleted,
@@ -26,6 +27,7 @@ from contracts.events.run import (
 from contracts.types import ErrorInfo, StepRef, Timings
 
 from .definition import (
+    ApprovalStep,
     ConditionStep,
     GuardrailStep,
     MapStep,
@@ -558,6 +560,15 @@ class _Run:
             self._cancel_timeout(key, st)
             if st.child_run_id:
                 self.commands.append(CancelChild(child_run_id=st.child_run_id, reason="stopped"))
+            if isinstance(step_definition(self.d, key), ApprovalStep) and st.request_id:
+                # Approvers must not keep deciding a step nobody waits for any more.
+                ref = StepRef(run_id=self.state.run_id, step_id=key, attempt=st.attempt)
+                withdraw = ApprovalCancelRequested(
+                    step=ref,
+                    request_id=st.request_id,
+                    reason=f"run {self.state.status.value}: the step is no longer needed",
+                )
+                self.commands.append(Emit(event=withdraw))
         elif st.status is StepStatus.WAITING_RETRY:
             tid = timer_id(self.state.run_id, key, st.attempt, TimerKind.RETRY)
             self.commands.append(CancelTimer(timer_id=tid))

@@ -388,3 +388,18 @@ steps:
     )[0]
     failed = next(c for c in sim.answer(second, {"nope": 2}) if isinstance(c, FailRun))
     assert failed.error.code == "step.output_invalid"
+
+
+def test_cancelling_a_run_withdraws_its_pending_approval():
+    sim = Sim(BRANCHES)
+    score = sim.requests(sim.start())[0]
+    review = sim.requests(sim.answer(score, {"amount": 500}))[0]
+    assert review.step_key == "review"
+    by = Actor(kind=ActorKind.USER, id="ops")
+    out = sim.feed(CancelRequested(now=sim.tick(1), reason="fraud", by=by))
+    withdrawn = [
+        c.event
+        for c in out
+        if isinstance(c, Emit) and c.event.EVENT_TYPE.endswith("approval.cancel_requested.v1")
+    ]
+    assert [(w.step.step_id, w.request_id) for w in withdrawn] == [("review", review.request_id)]
