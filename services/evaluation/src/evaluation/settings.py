@@ -58,6 +58,8 @@ class EvaluationBusSettings(BusSettings):
     consumer_group: str = "evaluation"
     client_id: str = "evaluation"
     database_url: str = "sqlite:///./var/evaluation.db"
+    # It reads usage.records (kept 400 days): handled ids must outlive a possible redelivery.
+    bookkeeping_retention_days: float = 400
 
 
 class EvaluationHttpSettings(HttpSettings):
