@@ -249,8 +249,11 @@ async def main(args: argparse.Namespace) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        command = [str(Path(sys.executable).parent / "tool-executor"), "serve"]
+        if args.profile:
+            command = [sys.executable, "-m", "cProfile", "-o", args.profile, *command]
         executor = subprocess.Popen(  # noqa: ASYNC220
-            [str(Path(sys.executable).parent / "tool-executor"), "serve"],
+            command,
             env=env,
             stdout=log,
             stderr=log,
@@ -335,6 +338,7 @@ if __name__ == "__main__":
     parser.add_argument("--max-in-flight", type=int, default=200)
     parser.add_argument("--timeout-s", type=float, default=300)
     parser.add_argument("--serve-work", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", default=None, help="write the executor's cProfile here")
     arguments = parser.parse_args()
     if arguments.serve_work is not None:
         serve_work(arguments.serve_work)
