@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import partial
 from typing import TypeVar
 
@@ -18,14 +17,25 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
-from tenacity.stop import stop_base
 
 from .breaker import BreakerBoard
+from .candidates import Candidates, is_simple, open_stream, stop_when
 from .config import DeploymentConfig, RoutingConfig
 from .domain import ChatRequest, Completion, ErrorKind, ProviderError, estimate_prompt_tokens
-from .pricing import Price, PriceTable
-from .providers.base import Delta, Finish, Provider, StreamEvent
+from .pricing import PriceTable
+from .providers.base import Finish, Provider, StreamEvent
 from .providers.usage import estimated_usage
+from .routing_types import (
+    Failure,
+    Plan,
+    RetrySettings,
+    Routed,
+    RoutedEvent,
+    RoutingFailedError,
+    StreamFailed,
+    StreamStarted,
+    UnknownAliasError,
+)
 from .strategies import LatencyTracker, order_deployments
 
 __all__ = [
@@ -40,91 +50,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class UnknownAliasError(LookupError):
-    """The tenant has no such alias."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One deployment that did not answer, and why."""
-
-    deployment_id: str
-    kind: ErrorKind
-    message: str
-
-
-class RoutingFailedError(Exception):
-    """Every candidate deployment failed or was skipped; no answer."""
-
-    def __init__(self, failures: list[Failure]) -> None:
-        summary = "; ".join(f"{f.deployment_id}: {f.kind.value}" for f in failures) or "none"
-        super().__init__(f"no deployment answered ({summary})")
-        self.failures = failures
-
-    @property
-    def kind(self) -> ErrorKind:
-        """The last failure's kind (what finally stopped the chain)."""
-        return self.failures[-1].kind if self.failures else ErrorKind.BAD_REQUEST
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySettings:
-    """The one retry loop's limits."""
-
-    max_attempts: int = 3
-    initial_backoff_s: float = 0.2
-    max_backoff_s: float = 5.0
-    jitter_s: float = 0.2
-    max_retry_after_s: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Which deployments a call will try, in order, under which alias."""
-
-    tenant_id: str
-    alias: str
-    deployments: tuple[DeploymentConfig, ...]
-    prices: dict[str, Price]
-
-    def max_price(self) -> Price:
-        """The dearest candidate's price: what a reservation must cover."""
-        prices = [self.prices[d.id] for d in self.deployments] or [Price(Decimal(0), Decimal(0))]
-        return Price(
-            max(p.input_per_token for p in prices), max(p.output_per_token for p in prices)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """An answer with where it came from and what it cost."""
-
-    completion: Completion
-    deployment: DeploymentConfig
-    cost_usd: Decimal
-    latency_s: float
-    failures: tuple[Failure, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStarted:
-    """The first token arrived from this deployment; no fallback from here on."""
-
-    deployment: DeploymentConfig
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailed:
-    """The stream broke after its first token; `partial` is what the caller already got."""
-
-    error: ProviderError
-    deployment: DeploymentConfig
-    partial: Routed
-
-
-RoutedEvent = StreamStarted | Delta | Routed | StreamFailed
 
 
 @dataclass
@@ -148,7 +73,7 @@ class Router:
         chosen = aliases.get(alias)
         if chosen is None:
             raise UnknownAliasError(f"unknown model alias {alias!r}; known: {sorted(aliases)}")
-        if chosen.simple_alias and _is_simple(request, chosen.simple_max_prompt_tokens):
+        if chosen.simple_alias and is_simple(request, chosen.simple_max_prompt_tokens):
             alias, chosen = chosen.simple_alias, aliases[chosen.simple_alias]
         deployments = [self.config.deployment(d) for d in chosen.deployments]
         ordered = order_deployments(
@@ -188,7 +113,7 @@ class Router:
             provider = self.providers[deployment.provider]
             try:
                 events, first = await self._with_retries(
-                    deployment, partial(_open, provider.stream, deployment, request)
+                    deployment, partial(open_stream, provider.stream, deployment, request)
                 )
             except ProviderError as exc:
                 # Nothing reached the caller yet: fall back transparently.
@@ -226,9 +151,9 @@ class Router:
                 await events.aclose()
         raise RoutingFailedError(failures)
 
-    def _candidates(self, plan: Plan, request: ChatRequest, failures: list[Failure]) -> _Candidates:
+    def _candidates(self, plan: Plan, request: ChatRequest, failures: list[Failure]) -> Candidates:
         """Deployments still worth trying; a context-window failure raises the floor."""
-        return _Candidates(plan.deployments, estimate_prompt_tokens(request), failures)
+        return Candidates(plan.deployments, estimate_prompt_tokens(request), failures)
 
     async def _with_retries(
         self, deployment: DeploymentConfig, call: Callable[[], Awaitable[T]]
@@ -279,75 +204,3 @@ class Router:
         error = state.outcome.exception() if state.outcome else None
         if self.on_retry is not None and isinstance(error, ProviderError):
             self.on_retry(deployment, error)
-
-
-class stop_when(stop_base):  # noqa: N801 - named like tenacity's own stop conditions
-    """A tenacity stop condition from a predicate."""
-
-    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
-        self.predicate = predicate
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.predicate(retry_state)
-
-
-class _Candidates:
-    """Iterates deployments lazily so a context-window failure can exclude smaller ones."""
-
-    def __init__(
-        self, deployments: tuple[DeploymentConfig, ...], prompt: int, failures: list[Failure]
-    ) -> None:
-        self.deployments = deployments
-        self.prompt = prompt
-        self.failures = failures
-
-    def __iter__(self) -> _Candidates:
-        self._index = 0
-        return self
-
-    def __next__(self) -> DeploymentConfig:
-        while self._index < len(self.deployments):
-            deployment = self.deployments[self._index]
-            self._index += 1
-            if deployment.context_window < self._floor():
-                self.failures.append(
-                    Failure(deployment.id, ErrorKind.CONTEXT_WINDOW, "context window too small")
-                )
-                continue
-            return deployment
-        raise StopIteration
-
-    def _floor(self) -> int:
-        floor = self.prompt
-        by_id = {d.id: d for d in self.deployments}
-        for failure in self.failures:
-            if failure.kind is ErrorKind.CONTEXT_WINDOW and failure.deployment_id in by_id:
-                floor = max(floor, by_id[failure.deployment_id].context_window + 1)
-        return floor
-
-
-def _is_simple(request: ChatRequest, max_prompt_tokens: int) -> bool:
-    """The documented rule: short, free-text, single-turn requests are simple."""
-    user_turns = sum(1 for m in request.messages if m.role == "user")
-    return (
-        request.response_format == "text"
-        and user_turns <= 1
-        and estimate_prompt_tokens(request) <= max_prompt_tokens
-    )
-
-
-async def _open(
-    stream: Callable[[DeploymentConfig, ChatRequest], AsyncGenerator[StreamEvent, None]],
-    deployment: DeploymentConfig,
-    request: ChatRequest,
-) -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
-    """Start a stream and wait for its first event (inside the retry loop)."""
-    events = stream(deployment, request)
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        raise ProviderError(ErrorKind.MALFORMED, "stream ended before any event") from None
-    except BaseException:
-        await events.aclose()
-        raise
-    return events, first
