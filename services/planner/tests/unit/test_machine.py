@@ -403,3 +403,108 @@ def test_cancelling_a_run_withdraws_its_pending_approval():
         if isinstance(c, Emit) and c.event.EVENT_TYPE.endswith("approval.cancel_requested.v1")
     ]
     assert [(w.step.step_id, w.request_id) for w in withdrawn] == [("review", review.request_id)]
+
+
+def test_any_reply_order_gives_the_same_outcome():
+    import itertools
+
+    outputs = set()
+    for order in itertools.permutations(["left", "right"]):
+        sim = Sim(DIAMOND, {"order_id": "o-1"})
+        fetch = sim.requests(sim.start())[0]
+        pending = {r.step_key: r for r in sim.requests(sim.answer(fetch, {"id": "o-1"}))}
+        join = []
+        for key in order:
+            join = sim.requests(sim.answer(pending[key], 1 if key == "left" else 2)) or join
+        done = sim.answer(join[0], {"total": 3})
+        outputs.add(next(c for c in done if isinstance(c, CompleteRun)).output["total"])
+        assert sim.state.status is RunStatus.COMPLETED
+    assert outputs == {3}
+
+
+def test_a_map_item_is_retried_on_its_own_and_times_out_on_its_own():
+    sim = Sim(
+        """
+name: items
+version: 1.0.0
+steps:
+  - id: each
+    type: map
+    over: input.xs
+    step:
+      type: tool
+      tool: t
+      timeout_s: 2
+      retry: {max_attempts: 2, backoff_s: 1}
+      inputs: {x: item}
+""",
+        {"xs": [1, 2]},
+    )
+    first = sim.requests(sim.start())
+    assert [r.step_key for r in first] == ["each/0", "each/1"]
+    sim.answer(first[1], "two")
+    out = sim.feed(
+        TimerFired(now=sim.tick(2), step_key="each/0", attempt=1, timer=TimerKind.TIMEOUT)
+    )
+    retry = next(c for c in out if isinstance(c, ScheduleTimer) and c.timer is TimerKind.RETRY)
+    again = sim.requests(
+        sim.feed(TimerFired(now=retry.at, step_key="each/0", attempt=1, timer=TimerKind.RETRY))
+    )
+    assert [(r.step_key, r.attempt, r.payload.arguments) for r in again] == [
+        ("each/0", 2, {"x": 1})
+    ]
+    done = sim.answer(again[0], "one")
+    assert CompleteRun(output={"each": ["one", "two"]}) in done
+
+
+def test_a_failed_child_fails_the_workflow_step():
+    from planner.state import ChildFinished
+
+    sim = Sim(SUB, {"text": "hi"})
+    start = next(c for c in sim.start() if isinstance(c, StartChild))
+    out = sim.feed(
+        ChildFinished(
+            now=sim.tick(1),
+            step_key="child",
+            attempt=1,
+            child_run_id=start.child_run_id,
+            error=ErrorInfo(code="tool.failed", message="child broke"),
+        )
+    )
+    failed = next(c for c in out if isinstance(c, FailRun))
+    assert (failed.failed_step, failed.error.message) == ("child", "child broke")
+
+
+def test_a_failing_compensation_still_ends_the_run_with_both_causes():
+    sim = Sim(COMPENSATE)
+    charge = sim.requests(sim.start())[0]
+    ship = sim.requests(sim.answer(charge, {"id": "ch_1"}))[0]
+    refund = sim.requests(
+        sim.answer(ship, error=ErrorInfo(code="tool.failed", message="no stock"))
+    )[0]
+    final = sim.answer(refund, error=ErrorInfo(code="tool.failed", message="refund down"))
+    failed = next(c for c in final if isinstance(c, FailRun))
+    assert failed.error.message == "no stock; compensation 'refund' also failed"
+    assert sim.state.status is RunStatus.FAILED
+
+
+def test_a_condition_that_cannot_be_evaluated_fails_with_the_step_named():
+    sim = Sim(
+        """
+name: badif
+version: 1.0.0
+steps:
+  - {id: a, type: tool, tool: t}
+  - id: c
+    type: condition
+    depends_on: [a]
+    if: "length(steps.a.output) > `1`"
+    then: [b]
+  - {id: b, type: tool, tool: t, depends_on: [c]}
+"""
+    )
+    a = sim.requests(sim.start())[0]
+    out = sim.answer(a, 42)  # length() of a number is a JMESPath type error
+    failed = next(c for c in out if isinstance(c, FailRun))
+    assert failed.failed_step == "c"
+    assert failed.error.code == "step.input_invalid"
