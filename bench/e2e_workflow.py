@@ -172,6 +172,11 @@ async def measure(name: str, run_once: Any, single: int, runs: int, concurrency:
     await closed_loop(run_once, max(10, concurrency // 5), min(concurrency, 20))  # warm-up
     one = [await run_once(i) for i in range(single)]
     latencies, wall = await closed_loop(run_once, runs, concurrency)
+    console.print(
+        f"  {name}: one at a time p50 {pct(one, 0.5):.1f} ms; {runs / wall:.1f} runs/s at "
+        f"concurrency {concurrency}, p50 {pct(latencies, 0.5):.0f} ms, "
+        f"p99 {pct(latencies, 0.99):.0f} ms"
+    )
     return Figures(
         name,
         pct(one, 0.5),

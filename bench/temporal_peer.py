@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 with workflow.unsafe.imports_passed_through():
     import httpx
@@ -106,6 +106,9 @@ async def run_temporal(address: str, single: int, runs: int, concurrency: int, m
         task_queue=QUEUE,
         workflows=[GovernedRefund],
         activities=[guard_input, call_model, call_tool, guard_output, complete],
+        # No sandbox: it re-imports this module per workflow and costs Temporal time; without it
+        # the comparison favours Temporal.
+        workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=concurrency * 2,
         max_concurrent_workflow_tasks=concurrency,
     ):
