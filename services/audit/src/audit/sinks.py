@@ -60,6 +60,30 @@ class JsonlSink:
         self._file.close()
 
 
+_COLUMNS = (
+    "tenant_id", "seq", "event_id", "run_id", "step_id", "action", "resource_type",
+    "outcome", "occurred_at", "recorded_at", "prev_hash", "hash", "body",
+)  # fmt: skip
+_SQLITE_INSERT = (
+    f"INSERT INTO audit_records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # Exactly what SQLAlchemy's SQLite DateTime writes (and parses back).
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    values = dict(row)
+    values["occurred_at"] = _sqlite_time(row["occurred_at"])
+    values["recorded_at"] = _sqlite_time(row["recorded_at"])
+    return tuple(values[name] for name in _COLUMNS)
+
+
 class StoreSink:
     """Bulk-inserts links into an empty audit store (executemany in batches)."""
 
@@ -109,10 +133,21 @@ class StoreSink:
             await self._flush()
 
     async def _flush(self) -> None:
-        if self._rows:
-            async with self.engine.begin() as conn:
+        if not self._rows:
+            return
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # The driver's executemany with plain tuples: SQLAlchemy's per-row bind
+                # processing costs more than SQLite's insert itself in a bulk replay.
+                raw = await conn.get_raw_connection()
+                driver = raw.driver_connection
+                assert driver is not None
+                await driver.executemany(
+                    _SQLITE_INSERT, [_sqlite_row(row) for row in self._rows]
+                )
+            else:
                 await conn.execute(insert(AuditRecord), self._rows)
-            self._rows = []
+        self._rows = []
 
     async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None:
         """Write the last rows, the chain heads and the checkpoints."""
