@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
 from agentbus.testing import eventually
 
@@ -34,6 +35,7 @@ class PlannerProcess:
     env: Env
     database_url: str
     log: Path
+    name: str = "planner"
     port: int = 0
     process: asyncio.subprocess.Process | None = None
 
@@ -47,7 +49,7 @@ class PlannerProcess:
             **os.environ,
             "PLANNER_BUS__BOOTSTRAP_SERVERS": self.env.bootstrap,
             "PLANNER_BUS__CONSUMER_GROUP": self.env.group,
-            "PLANNER_BUS__CLIENT_ID": self.env.group,
+            "PLANNER_BUS__CLIENT_ID": f"{self.env.group}-{self.name}",
             "PLANNER_BUS__DATABASE_URL": self.database_url,
             "PLANNER_BUS__OUTBOX_RELAY_INTERVAL_S": "0.2",
             "PLANNER_BUS__OUTBOX_RELAY_GRACE_S": "0.5",
@@ -93,3 +95,15 @@ class PlannerProcess:
                     await self.process.wait()
         elif self.process is not None:
             await self.process.wait()
+
+
+async def group_client_ids(bootstrap: str, group: str) -> set[str]:
+    """Client ids of the members of a consumer group now (empty when it has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        members = response.groups[0][5]
+        return {str(member[1]) for member in members}
+    finally:
+        await admin.close()

@@ -11,7 +11,7 @@ import pytest
 from agentbus.testing import eventually, unique
 from contracts.events.task import TaskCompleted
 
-from .processes import PlannerProcess
+from .processes import PlannerProcess, group_client_ids
 from .responders import tool_reply
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -81,7 +81,10 @@ async def test_sigkill_mid_load_then_two_replicas_finish_every_run_once(
     """Kill -9 the only planner with runs in flight; two replicas restart and share the rest."""
     env = await make_env(key="crash", serve=False)
     first = PlannerProcess(env, postgres_url, tmp_path / "first.log")
-    replicas = [PlannerProcess(env, postgres_url, tmp_path / f"replica-{i}.log") for i in (1, 2)]
+    replicas = [
+        PlannerProcess(env, postgres_url, tmp_path / f"replica-{i}.log", name=f"replica{i}")
+        for i in (1, 2)
+    ]
     await first.start()
     try:
         responder = await env.respond("tool.requests", slow_tools)
@@ -98,6 +101,12 @@ async def test_sigkill_mid_load_then_two_replicas_finish_every_run_once(
         await first.stop()
         assert len(env.outcomes()) < RUNS, "every run finished before the kill"
         await asyncio.gather(*(r.start() for r in replicas))
+
+        async def both_in_the_group() -> bool:
+            ids = await group_client_ids(env.bootstrap, env.group)
+            return all(any(i.startswith(f"{env.group}-{r.name}-") for i in ids) for r in replicas)
+
+        await eventually(both_in_the_group, timeout_s=60, what="both replicas holding partitions")
         await env.wait_for_outcomes(tasks, timeout_s=120)
     finally:
         await asyncio.gather(first.stop(), *(r.stop() for r in replicas))
