@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -14,7 +14,7 @@ from agentbus.storage import TenantRepository, UnitOfWork
 from agentbus.storage.tables import utcnow
 
 from .config import BudgetConfig
-from .sql import insert_for, rows_matched
+from .sql import insert_for
 from .tables import BudgetCounter, Reservation
 
 __all__ = ["NANOS_PER_USD", "BudgetRepository", "Hold", "stale_holds"]
@@ -80,33 +80,32 @@ class BudgetRepository(TenantRepository[Reservation]):
             .values([{"tenant_id": self.tenant_id, "period": p, **_ZERO} for p in (month, day)])
             .on_conflict_do_nothing()
         )
-        periods = (
-            (month, _usd(limits.month_usd), limits.month_tokens),
-            (day, _usd(limits.day_usd), limits.day_tokens),
+        # One statement checks and takes both periods: concurrent holds serialise on the row
+        # locks (PostgreSQL re-evaluates the WHERE after waiting; SQLite has one writer).
+        fits = or_(
+            self._fits(month, usd_nanos, _usd(limits.month_usd), tokens, limits.month_tokens),
+            self._fits(day, usd_nanos, _usd(limits.day_usd), tokens, limits.day_tokens),
         )
-        taken: list[str] = []
-        for period, usd_limit, token_limit in periods:
-            # One statement checks and takes: concurrent holds serialise on the row lock
-            # (PostgreSQL re-evaluates the WHERE after waiting; SQLite has one writer).
-            result = await self.session.exec(
-                update(BudgetCounter)
-                .where(*self._counter(period), *_fits(usd_nanos, usd_limit, tokens, token_limit))
-                .values(
-                    usd_reserved_nanos=col(BudgetCounter.usd_reserved_nanos) + usd_nanos,
-                    tokens_reserved=col(BudgetCounter.tokens_reserved) + tokens,
+        taken = await self.session.exec(
+            update(BudgetCounter)
+            .where(col(BudgetCounter.tenant_id) == self.tenant_id, fits)
+            .values(
+                usd_reserved_nanos=col(BudgetCounter.usd_reserved_nanos) + usd_nanos,
+                tokens_reserved=col(BudgetCounter.tokens_reserved) + tokens,
+            )
+            .returning(col(BudgetCounter.period))
+        )
+        periods = {period for (period,) in taken.all()}
+        if periods != {month, day}:
+            # One period refused: give back what the other took, and drop the reservation.
+            await self._move(sorted(periods), -usd_nanos, -tokens, 0, 0)
+            await self.session.exec(
+                delete(Reservation).where(
+                    col(Reservation.tenant_id) == self.tenant_id,
+                    col(Reservation.request_id) == request_id,
                 )
             )
-            if rows_matched(result) != 1:
-                for done in taken:
-                    await self._move(done, -usd_nanos, -tokens, 0, 0)
-                await self.session.exec(
-                    delete(Reservation).where(
-                        col(Reservation.tenant_id) == self.tenant_id,
-                        col(Reservation.request_id) == request_id,
-                    )
-                )
-                return Hold(ok=False, exceeded="day" if period == day else "month")
-            taken.append(period)
+            return Hold(ok=False, exceeded="month" if month not in periods else "day")
         return Hold(ok=True, new=True)
 
     async def settle(
@@ -121,13 +120,18 @@ class BudgetRepository(TenantRepository[Reservation]):
                 col(Reservation.state) == "held",
             )
             .values(state=state)
+            .returning(
+                col(Reservation.usd_nanos),
+                col(Reservation.tokens),
+                col(Reservation.month),
+                col(Reservation.day),
+            )
         )
-        if rows_matched(result) != 1:
+        held = result.first()
+        if held is None:
             return False
-        held = await self.get(self.tenant_id, request_id)
-        assert held is not None
-        for period in (held.month, held.day):
-            await self._move(period, -held.usd_nanos, -held.tokens, usd_nanos, tokens)
+        held_usd, held_tokens, month, day = held
+        await self._move([month, day], -held_usd, -held_tokens, usd_nanos, tokens)
         return True
 
     async def spent(self, period: str) -> BudgetCounter | None:
@@ -141,12 +145,35 @@ class BudgetRepository(TenantRepository[Reservation]):
             col(BudgetCounter.period) == period,
         )
 
+    def _fits(
+        self, period: str, usd: int, usd_limit: int | None, tokens: int, token_limit: int | None
+    ) -> ColumnElement[bool]:
+        """The counter row of `period`, if the hold fits under its limits."""
+        conditions: list[ColumnElement[bool]] = [col(BudgetCounter.period) == period]
+        if usd_limit is not None:
+            total = col(BudgetCounter.usd_spent_nanos) + col(BudgetCounter.usd_reserved_nanos)
+            conditions.append(total + usd <= usd_limit)
+        if token_limit is not None:
+            total = col(BudgetCounter.tokens_spent) + col(BudgetCounter.tokens_reserved)
+            conditions.append(total + tokens <= token_limit)
+        return and_(*conditions)
+
     async def _move(
-        self, period: str, reserved_usd: int, reserved_tokens: int, spent_usd: int, spent: int
+        self,
+        periods: list[str],
+        reserved_usd: int,
+        reserved_tokens: int,
+        spent_usd: int,
+        spent: int,
     ) -> None:
+        if not periods:
+            return
         await self.session.exec(
             update(BudgetCounter)
-            .where(*self._counter(period))
+            .where(
+                col(BudgetCounter.tenant_id) == self.tenant_id,
+                col(BudgetCounter.period).in_(periods),
+            )
             .values(
                 usd_reserved_nanos=col(BudgetCounter.usd_reserved_nanos) + reserved_usd,
                 tokens_reserved=col(BudgetCounter.tokens_reserved) + reserved_tokens,
@@ -178,16 +205,3 @@ async def stale_holds(
 
 def _usd(limit: Any) -> int | None:
     return None if limit is None else int(limit * NANOS_PER_USD)
-
-
-def _fits(
-    usd: int, usd_limit: int | None, tokens: int, token_limit: int | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if usd_limit is not None:
-        total = col(BudgetCounter.usd_spent_nanos) + col(BudgetCounter.usd_reserved_nanos)
-        conditions.append(total + usd <= usd_limit)
-    if token_limit is not None:
-        total = col(BudgetCounter.tokens_spent) + col(BudgetCounter.tokens_reserved)
-        conditions.append(total + tokens <= token_limit)
-    return conditions
