@@ -29,6 +29,7 @@ class CallSpec:
     request: ChatRequest
     allow_cache: bool = True
     max_cost_usd: Decimal | None = None
+    max_latency_ms: int | None = None
     step: StepRef | None = None
     run_id: str | None = None
     traceparent: str | None = None

@@ -46,6 +46,7 @@ def spec_from_event(envelope: Envelope[Any]) -> CallSpec:
         request=request,
         allow_cache=data.budget.allow_cache,
         max_cost_usd=data.budget.max_cost_usd,
+        max_latency_ms=data.budget.max_latency_ms,
         step=data.step,
         run_id=envelope.runid,
         traceparent=envelope.traceparent,

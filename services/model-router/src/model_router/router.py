@@ -67,8 +67,19 @@ class Router:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[DeploymentConfig, ProviderError], None] | None = None
 
-    def plan(self, tenant_id: str, alias: str, request: ChatRequest) -> Plan:
-        """The ordered deployments for `alias`; a simple request may go to a cheaper alias."""
+    def plan(
+        self,
+        tenant_id: str,
+        alias: str,
+        request: ChatRequest,
+        *,
+        max_latency_s: float | None = None,
+    ) -> Plan:
+        """The ordered deployments for `alias`; a simple request may go to a cheaper alias.
+
+        With `max_latency_s` (the caller's hint), deployments whose moving-average latency
+        exceeds it move behind those that meet it; the strategy's order holds otherwise.
+        """
         aliases = self.config.aliases_for(tenant_id)
         chosen = aliases.get(alias)
         if chosen is None:
@@ -83,6 +94,8 @@ class Router:
             latency=self.latency,
             rng=self.rng,
         )
+        if max_latency_s is not None:
+            ordered.sort(key=lambda d: self.latency.get(d.id) > max_latency_s)
         prices = {d.id: self.prices.for_deployment(d) for d in ordered}
         return Plan(tenant_id, alias, tuple(ordered), prices)
 

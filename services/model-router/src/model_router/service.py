@@ -76,7 +76,8 @@ class RouterService:
         now = self.now()
         day, month = budget_periods(now)
         try:
-            plan = self.router.plan(spec.tenant_id, spec.alias, spec.request)
+            hint = spec.max_latency_ms / 1000 if spec.max_latency_ms is not None else None
+            plan = self.router.plan(spec.tenant_id, spec.alias, spec.request, max_latency_s=hint)
         except UnknownAliasError as exc:
             error = CallError("model.unknown_alias", str(exc))
             return Prepared(spec, None, CallOutcome.FAILED, error, day=day, month=month)

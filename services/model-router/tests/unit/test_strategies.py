@@ -103,3 +103,16 @@ def test_simple_requests_go_to_the_cheaper_alias():
     assert router.plan("t", "smart", long).alias == "smart"
     structured = chat("hi", response_format="json_object")
     assert router.plan("t", "smart", structured).alias == "smart"
+
+
+def test_latency_hint_moves_slow_deployments_back():
+    router = make_router(parse_config(CONFIG))
+    router.latency.observe("premium", 2.0)
+    router.latency.observe("standard", 0.1)
+    plan = router.plan("t", "priority", chat("x" * 400), max_latency_s=0.5)
+    assert [d.id for d in plan.deployments] == ["standard", "cheap", "premium"]
+    assert [d.id for d in router.plan("t", "priority", chat("x" * 400)).deployments] == [
+        "premium",
+        "standard",
+        "cheap",
+    ]
