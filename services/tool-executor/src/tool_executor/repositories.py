@@ -57,7 +57,7 @@ class DefinitionRepository(TenantRepository[DefinitionRow]):
         for row in sorted(rows, key=lambda r: r.tenant_id == SHARED_TENANT):
             own.setdefault((row.name, row.version), row)
         ordered = sorted(own.values(), key=lambda r: (r.name, version_key(r.version)))
-        return [ToolDefinition.model_validate(r.definition) for r in ordered]
+        return [_parsed(r) for r in ordered]
 
     async def resolve(self, name: str, version: str | None) -> ToolDefinition | None:
         """The pinned version, or the latest one when `version` is None."""
@@ -246,6 +246,19 @@ class ApprovalRepository(TenantRepository[ApprovalRow]):
         """The approval with this id in this tenant."""
         rows = await self.find(col(ApprovalRow.approval_id) == approval_id, limit=1)
         return rows[0] if rows else None
+
+
+_PARSED: dict[str, ToolDefinition] = {}
+
+
+def _parsed(row: DefinitionRow) -> ToolDefinition:
+    # A definition's content never changes under its hash, so parse each one once.
+    definition = _PARSED.get(row.content_hash)
+    if definition is None:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        definition = _PARSED[row.content_hash] = ToolDefinition.model_validate(row.definition)
+    return definition
 
 
 def _aware(value: Any) -> Any:
