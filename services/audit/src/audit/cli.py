@@ -22,6 +22,7 @@ from .reader import Window
 from .replay import ReplayFilter, ReplayStats, replay
 from .settings import AuditSettings
 from .signing import (
+    CheckpointSigner,
     CheckpointVerifier,
     generate_private_key,
     load_private_key,
@@ -148,6 +149,9 @@ def replay_command(
         bool, typer.Option(help="validate every record against the contract")
     ] = False,
     sign: Annotated[bool, typer.Option(help="sign each rebuilt chain head")] = True,
+    verify_after: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="verify what was written")
+    ] = True,
 ) -> None:
     """Rebuild chains from the audit topic (read-only: no group, no commits, no publishing)."""
     if (out is None) == (database_url is None):
@@ -169,9 +173,44 @@ def replay_command(
     )
     for reason in stats.rejections:
         console.print(f"[yellow]rejected[/] {reason}")
+    if verify_after and signer is not None:
+        # Read back what was written, as an auditor would: a storage or writer fault shows.
+        trust = CheckpointVerifier(signer.public_key)
+        if out is not None:
+            results = _verify_export(out, trust)
+        else:
+            assert database_url is not None
+            results = asyncio.run(_verify_url(database_url, trust, sorted(stats.heads)))
+        if not _print(results):
+            raise typer.Exit(1)
 
 
-async def _replay(bootstrap, window, where, out, database_url, signer) -> ReplayStats:  # type: ignore[no-untyped-def]
+def _verify_export(path: Path, trust: CheckpointVerifier) -> list[Verification]:
+    from .verify import verify_export
+
+    return verify_export(path, trust)
+
+
+async def _verify_url(
+    url: str, trust: CheckpointVerifier, tenants: list[str]
+) -> list[Verification]:
+    from .verify import verify_store
+
+    engine = create_engine(url)
+    try:
+        return [await verify_store(unit_factory(engine), t, trust) for t in tenants]
+    finally:
+        await engine.dispose()
+
+
+async def _replay(
+    bootstrap: str,
+    window: Window,
+    where: ReplayFilter,
+    out: Path | None,
+    database_url: str | None,
+    signer: CheckpointSigner | None,
+) -> ReplayStats:
     engine = None
     sink: ReplaySink
     if out is not None:
@@ -181,6 +220,7 @@ async def _replay(bootstrap, window, where, out, database_url, signer) -> Replay
 
         from .migrations import VERSIONS
 
+        assert database_url is not None
         engine = create_engine(database_url)
         await upgrade(engine, [VERSIONS])
         sink = StoreSink(engine)

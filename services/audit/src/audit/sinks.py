@@ -142,9 +142,7 @@ class StoreSink:
                 raw = await conn.get_raw_connection()
                 driver = raw.driver_connection
                 assert driver is not None
-                await driver.executemany(
-                    _SQLITE_INSERT, [_sqlite_row(row) for row in self._rows]
-                )
+                await driver.executemany(_SQLITE_INSERT, [_sqlite_row(row) for row in self._rows])
             else:
                 await conn.execute(insert(AuditRecord), self._rows)
         self._rows = []
