@@ -97,6 +97,19 @@ class RunHandlers:
         if seen is not None:
             log.info("task already submitted", extra={"fields": {"task_id": task.task_id}})
             return seen.run_id
+        # The task id is the idempotency key, unless the submitter names another one.
+        run_id = run_id_for(uow.tenant_id, task.idempotency_key or task.task_id)
+        if task.idempotency_key and await RunRepository(uow).get(run_id) is not None:
+            tasks.add(
+                TaskRow(
+                    tenant_id=uow.tenant_id,
+                    task_id=task.task_id,
+                    run_id=run_id,
+                    outcome="duplicate",
+                    reason=f"idempotency key {task.idempotency_key!r} already started a run",
+                )
+            )
+            return run_id
         try:
             definition, content_hash = await self.resolve(
                 uow,
@@ -108,7 +121,6 @@ class RunHandlers:
         except TaskRejectedError as rejected:
             self._reject(uow, envelope, rejected)
             return None
-        run_id = run_id_for(uow.tenant_id, task.task_id)
         tasks.add(
             TaskRow(tenant_id=uow.tenant_id, task_id=task.task_id, run_id=run_id, outcome="started")
         )

@@ -132,6 +132,7 @@ class Env:
         task_id: str | None = None,
         version: str | None = None,
         tenant: str = "acme",
+        idempotency_key: str | None = None,
     ) -> str:
         """Publish a task.submitted record as any upstream client would; its task id."""
         task = TaskSubmitted(
@@ -139,6 +140,7 @@ class Env:
             workflow=workflow,
             workflow_version=version,
             input=run_input,
+            idempotency_key=idempotency_key,
             requested_by=Actor(kind=ActorKind.SYSTEM, id="crm"),
         )
         envelope = new_envelope(task, source="tests", tenant_id=tenant)

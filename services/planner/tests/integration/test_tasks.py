@@ -67,6 +67,15 @@ async def test_the_same_task_twice_starts_one_run(make_env, held):
     assert [s for r, s in responder.order if r == runs[0]["run_id"]] == ["say"]
     completions = [e for e in env.events("tasks.completed") if e.data.task_id == task]
     assert len(completions) == 1
+    # Two task ids with one idempotency key: one run too.
+    keyed = await env.submit("twice", {"text": "k"}, task_id="k-1", idempotency_key="order-7")
+    await env.wait_for_outcomes([keyed])
+    await env.submit("twice", {"text": "k"}, task_id="k-2", idempotency_key="order-7")
+    marker = await env.submit("twice", {"text": "after"}, task_id="k-3")
+    await env.wait_for_outcomes([marker])
+    async with env.client() as client:
+        runs = (await client.get("/v1/runs", params={"workflow": "twice"})).json()
+    assert sorted(r["task_id"] for r in runs) == ["k-1", "k-3", "task-twice"]
 
 
 async def test_unknown_unpublished_and_invalid_input_end_as_task_failed(make_env, held):
