@@ -10,6 +10,7 @@ import httpx
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -127,7 +128,7 @@ def _print_evaluation(view: dict[str, Any]) -> None:
             str(case["latency_ms"] or "-"),
             str(case["tokens"]),
             case["cost_usd"],
-            (case["error"] or "; ".join(failed))[:80],
+            escape((case["error"] or "; ".join(failed))[:80]),
         )
     console.print(table)
     s = view["summary"]
@@ -140,7 +141,7 @@ def _print_evaluation(view: dict[str, Any]) -> None:
     if view["passed"]:
         console.print("[green]PASSED[/green] every threshold")
     for breach in view["breaches"]:
-        console.print(f"[red]FAILED[/red] {breach}")
+        console.print(f"[red]FAILED[/red] {escape(breach)}")
 
 
 @app.command()
@@ -179,9 +180,8 @@ def gate(ref: str, content_hash: str, url: Url = _URL, key: Key = "") -> None:
     workflow, version = _split(ref)
     params = {"workflow": workflow, "version": version, "content_hash": content_hash}
     verdict = _call(url, key, "GET", "/v1/gate", params=params)
-    console.print(
-        ("[green]pass[/green] " if verdict["passed"] else "[red]refused[/red] ") + verdict["reason"]
-    )
+    mark = "[green]pass[/green] " if verdict["passed"] else "[red]refused[/red] "
+    console.print(mark + escape(verdict["reason"]))
     raise typer.Exit(0 if verdict["passed"] else 1)
 
 

@@ -47,7 +47,7 @@ async def evaluation_view(uow: UnitOfWork, row: EvaluationRow) -> dict[str, Any]
         "summary": {
             **{k: v for k, v in asdict(summary).items() if k != "cost_per_run_usd"},
             "cost_per_run_usd": str(summary.cost_per_run_usd),
-            "judge_cost_usd": str(judge_cost),
+            "judge_cost_usd": f"{judge_cost:f}",
         },
         "thresholds": thresholds.model_dump(mode="json") if thresholds else None,
         "cases": [
@@ -57,8 +57,8 @@ async def evaluation_view(uow: UnitOfWork, row: EvaluationRow) -> dict[str, Any]
                 "score": c.score,
                 "latency_ms": c.latency_ms,
                 "tokens": outcomes[c.case_id].tokens if c.case_id in outcomes else 0,
-                "cost_usd": str(outcomes[c.case_id].cost_usd) if c.case_id in outcomes else "0",
-                "judge_cost_usd": str(c.judge_cost_usd),
+                "cost_usd": f"{outcomes[c.case_id].cost_usd:f}" if c.case_id in outcomes else "0",
+                "judge_cost_usd": f"{c.judge_cost_usd:f}",
                 "tags": c.tags or [],
                 "run_id": c.run_id,
                 "error": c.error,
