@@ -54,6 +54,14 @@ TOPICS = [
 ]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def hash_of(text: str) -> str:
     import hashlib
 
@@ -122,6 +130,7 @@ class FakePlanner:
     answer: Answer
     latency_ms: int = 120
     cost_usd: Decimal = Decimal("0.0004")
+    pace_s: float = 0.0
     seen: list[TaskSubmitted] = field(default_factory=list)
     tenants: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
@@ -159,6 +168,8 @@ class FakePlanner:
             self.seen.append(task)
             self.tenants.append(envelope.tenantid)
             await self.finish(envelope.tenantid, task)
+            if self.pace_s:
+                await asyncio.sleep(self.pace_s)  # spreads the load over time (kill tests)
 
     async def finish(self, tenant: str, task: TaskSubmitted) -> None:
         """Publish a run's lifecycle and result for `task`."""
