@@ -7,7 +7,7 @@ entry(n) is the canonical record: its seq and tenant, the CloudEvents attributes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,6 @@ __all__ = [
     "Verification",
     "Walker",
     "entry",
-    "iter_links",
     "link_hash",
     "verify_chain",
 ]
@@ -247,9 +246,3 @@ def verify_chain(
         if not walker.feed(link):
             break
     return walker.finish(marks, verify_signature)
-
-
-def iter_links(rows: Iterable[tuple[str, int, str, str, bytes]]) -> Iterator[Link]:
-    """Links from (tenant, seq, prev_hash, hash, body) rows."""
-    for tenant, seq, prev, digest, body in rows:
-        yield Link(tenant, seq, prev, digest, body)
