@@ -6,3 +6,4 @@ CREATE DATABASE tool_executor OWNER agentbus;
 CREATE DATABASE guardrail OWNER agentbus;
 CREATE DATABASE approval OWNER agentbus;
 CREATE DATABASE audit OWNER agentbus;
+CREATE DATABASE evaluation OWNER agentbus;
