@@ -83,4 +83,10 @@ grant audit \
   "audit.log" \
   "audit.log"
 
+# The evaluation service submits evaluation tasks, scores their results, follows runs and spend
+# for AgentOps, and reads its own events to deliver alert webhooks.
+grant evaluation \
+  "tasks.completed tasks.failed runs.events usage.records evaluations.events" \
+  "tasks.submitted evaluations.events audit.log"
+
 "$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --list
