@@ -27,11 +27,12 @@ def parse_judgement(content: str) -> tuple[float, str]:
     """The score (clamped to 0..1) and reason in a judge's answer; score 0 if unreadable."""
     match = _JSON.search(content)
     try:
-        data = json.loads(match.group(0)) if match else {}
-        score = float(data.get("score", 0))
-    except (ValueError, TypeError, AttributeError):
+        data: Any = json.loads(match.group(0)) if match else {}
+        score = float(data["score"])
+        reason = str(data.get("reason", ""))[:500]
+    except (ValueError, TypeError, KeyError, AttributeError):
         return 0.0, f"unreadable judgement: {content[:200]}"
-    return max(0.0, min(1.0, score)), str(data.get("reason", ""))[:500]
+    return max(0.0, min(1.0, score)), reason
 
 
 class RouterJudge:
