@@ -25,24 +25,24 @@ async def verify_store(
 ) -> Verification:
     """Walk `tenant_id`'s stored chain and check its checkpoints with `trust`."""
     async with uow(tenant_id) as work:
+        # The head first, then the rows: a service appending meanwhile only adds rows after
+        # the head read (each statement is its own snapshot), never a false alarm.
+        head_seq, head_hash = await AuditRepository(work).head()
         marks = await CheckpointRepository(work).all()
-        walker = Walker(tenant_id, {mark.seq for mark in marks})
+        walker = Walker(tenant_id, {mark.seq for mark in marks} | {head_seq})
         feed = walker.feed
         async for links in AuditRepository(work).links():
             if not all(feed(link) for link in links):
                 break
         result = walker.finish(marks, trust)
-        seq, head_hash = await AuditRepository(work).head()
-    if result.ok and (seq, head_hash) != (result.head_seq, result.head_hash):
-        # The head pointer is not trusted, but a mismatch means rows went missing at the end.
-        result.problems.append(_head_problem(result, seq))
+    if result.ok and result.head_seq < head_seq:
+        message = f"the chain ends at seq {result.head_seq} but its head says seq {head_seq}"
+        result.problems.append(Problem(result.head_seq + 1, "truncated", message))
+    elif result.ok and head_seq and walker.hashes.get(head_seq) != head_hash:
+        message = f"the head names another hash for seq {head_seq}: the chain was rewritten"
+        signed = [mark.seq for mark in marks if mark.seq <= head_seq]
+        result.problems.append(Problem(max(signed, default=0) + 1, "rewritten", message))
     return result
-
-
-def _head_problem(result: Verification, head_seq: int) -> Problem:
-    first = min(result.head_seq, head_seq) + 1
-    message = f"the chain ends at seq {result.head_seq} but its head says seq {head_seq}"
-    return Problem(first, "truncated", message)
 
 
 def verify_export(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
@@ -163,7 +164,9 @@ async def test_tampering_with_the_store_names_the_first_bad_seq(
             "UPDATE audit_records SET seq = 5 WHERE seq = 6",
             "UPDATE audit_records SET seq = 6 WHERE seq = -5",
         ],
+        "truncate": ["DELETE FROM audit_records WHERE seq >= 11"],
     }
+    first_bad = {"truncate": 11}
     for name, statements in attacks.items():
         copy = tmp_path / f"{name}.db"
         shutil.copy(original, copy)
@@ -181,4 +184,23 @@ async def test_tampering_with_the_store_names_the_first_bad_seq(
             result = await verify_store(unit_factory(engine), "acme", trust)
         finally:
             await engine.dispose()
-        assert result.first_bad_seq == 5, (name, result.problems)
+        assert result.first_bad_seq == first_bad.get(name, 5), (name, result.problems)
+
+
+async def test_verifying_while_the_service_appends_raises_no_false_alarm(
+    kafka_bootstrap: str, database_url: str, audit_topic
+) -> None:
+    topic = await audit_topic(3)
+    async with running(settings_for(database_url, kafka_bootstrap, topic)) as service:
+        trust = CheckpointVerifier(service.signer.public_key)
+        producing = asyncio.create_task(
+            produce_fast(kafka_bootstrap, topic, audit_records(1500, tenants=("acme",)))
+        )
+        checks = 0
+        while checks < 5 or await stored(service) < 1500:
+            result = await verify_store(service.bus.uow, "acme", trust)
+            assert result.ok, result.problems
+            checks += 1
+            assert checks < 500, "the records never all arrived"
+            await asyncio.sleep(0.05)
+        await producing
