@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from sqlalchemy.exc import IntegrityError
 
 from agentbus.storage import UnitOfWork
 from contracts.audit import record, service_actor
@@ -23,7 +24,7 @@ from .replies import to_replied
 from .requests import deterministic_id
 from .runner import SOURCE, RunDriver, new_run_state
 from .state import CancelRequested, Input, RunState, TimerFired, TimerKind
-from .store import DefinitionRepository, RunRepository, TaskRepository
+from .store import ConcurrentUpdateError, DefinitionRepository, RunRepository, TaskRepository
 from .tables import TaskRow
 
 __all__ = ["RunHandlers", "TaskRejectedError", "run_id_for"]
@@ -136,6 +137,12 @@ class RunHandlers:
             evaluation=task.evaluation,
         )
         await self.driver.start(uow, state, definition, None)
+        try:
+            # Two submissions racing for one run (same idempotency key on two partitions):
+            # the loser retries, then finds the run and changes nothing.
+            await uow.session.flush()
+        except IntegrityError as exc:
+            raise ConcurrentUpdateError(f"run {run_id} was created concurrently") from exc
         uow.publish(
             record(
                 source=SOURCE,
