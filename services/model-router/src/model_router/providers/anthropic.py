@@ -66,6 +66,7 @@ class AnthropicProvider:
     ) -> None:
         self.client = client
         self.secrets = secrets
+        self._urls: dict[str, httpx.URL] = {}
         self.default_max_tokens = default_max_tokens
 
     def _headers(self, deployment: DeploymentConfig) -> dict[str, str]:
@@ -75,8 +76,13 @@ class AnthropicProvider:
             headers["x-api-key"] = key
         return headers
 
-    def _url(self, deployment: DeploymentConfig) -> str:
-        return f"{(deployment.endpoint or '').rstrip('/')}/v1/messages"
+    def _url(self, deployment: DeploymentConfig) -> httpx.URL:
+        # Parsed once per deployment: httpx would otherwise parse the string on every call.
+        url = self._urls.get(deployment.id)
+        if url is None:
+            url = httpx.URL(f"{(deployment.endpoint or '').rstrip('/')}/v1/messages")
+            self._urls[deployment.id] = url
+        return url
 
     def _body(
         self, deployment: DeploymentConfig, request: ChatRequest, stream: bool

@@ -55,13 +55,19 @@ class OpenAIProvider:
     def __init__(self, client: httpx.AsyncClient, secrets: dict[str, str]) -> None:
         self.client = client
         self.secrets = secrets
+        self._urls: dict[str, httpx.URL] = {}
 
     def _headers(self, deployment: DeploymentConfig) -> dict[str, str]:
         key = self.secrets.get(deployment.api_key_ref or "", "")
         return {"authorization": f"Bearer {key}"} if key else {}
 
-    def _url(self, deployment: DeploymentConfig) -> str:
-        return f"{(deployment.endpoint or '').rstrip('/')}/chat/completions"
+    def _url(self, deployment: DeploymentConfig) -> httpx.URL:
+        # Parsed once per deployment: httpx would otherwise parse the string on every call.
+        url = self._urls.get(deployment.id)
+        if url is None:
+            url = httpx.URL(f"{(deployment.endpoint or '').rstrip('/')}/chat/completions")
+            self._urls[deployment.id] = url
+        return url
 
     async def complete(self, deployment: DeploymentConfig, request: ChatRequest) -> Completion:
         """One chat completion."""
