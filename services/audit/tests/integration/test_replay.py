@@ -129,3 +129,28 @@ async def test_replay_into_fresh_stores_twice_gives_identical_exports(
     assert all(
         r.ok and r.checkpoints == 1 for r in verify_export(tmp_path / "store-0.jsonl", TRUST)
     )
+
+
+async def test_strict_replay_rejects_what_the_live_consumer_would_dead_letter(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path
+) -> None:
+    topic = await audit_topic(1)
+    good = audit_records(3)
+    key, value, headers, ts = audit_records(1)[0]
+    bad_action = orjson.dumps({**orjson.loads(value), "action": "Not A Verb"})
+    not_audit = [(n, v if n != "ce_type" else b"agentbus.task.submitted.v1") for n, v in headers]
+    await produce_fast(
+        kafka_bootstrap,
+        topic,
+        [*good, (key, bad_action, headers, ts), (key, b"{}", not_audit, ts)],
+    )
+    lenient = await replay(kafka_bootstrap, Window(topic), JsonlSink(tmp_path / "a.jsonl"))
+    strict = await replay(
+        kafka_bootstrap,
+        Window(topic),
+        JsonlSink(tmp_path / "b.jsonl"),
+        where=ReplayFilter(strict=True),
+    )
+    assert (lenient.written, lenient.rejected) == (4, 1)
+    assert (strict.written, strict.rejected) == (3, 2)
+    assert any("not an agentbus.audit.recorded.v1" in r for r in strict.rejections)
