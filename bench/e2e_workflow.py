@@ -170,7 +170,9 @@ async def closed_loop(run_once: Any, runs: int, concurrency: int) -> tuple[list[
 
 async def measure(name: str, run_once: Any, single: int, runs: int, concurrency: int) -> Figures:
     await closed_loop(run_once, max(10, concurrency // 5), min(concurrency, 20))  # warm-up
+    window = time.time_ns()
     one = [await run_once(i) for i in range(single)]
+    windows[name] = (window, time.time_ns())
     latencies, wall = await closed_loop(run_once, runs, concurrency)
     console.print(
         f"  {name}: one at a time p50 {pct(one, 0.5):.1f} ms; {runs / wall:.1f} runs/s at "
@@ -186,6 +188,9 @@ async def measure(name: str, run_once: Any, single: int, runs: int, concurrency:
         runs,
         concurrency,
     )
+
+
+windows: dict[str, tuple[int, int]] = {}  # the one-at-a-time phase of each system (epoch ns)
 
 
 # Temporal ------------------------------------------------------------------------------------
@@ -304,6 +309,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 "agentbus (5 steps)", client.run_once, args.single, args.runs, args.concurrency
             )
         )
+    from e2e_spans import breakdown
+
+    breakdown(console, STACK / "traces.jsonl", *windows["agentbus (5 steps)"])
     console.print("[bold]Temporal[/] dev server + temporalio worker (5 activities)…")
     results.append(
         await temporal_figures(

@@ -1,0 +1,67 @@
+"""Where a run's time goes on agentbus: handler and hop times from the stack's span file."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["breakdown"]
+
+
+def _spans(path: Path, start_ns: int, end_ns: int) -> list[dict[str, Any]]:
+    found = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            span = json.loads(line)
+            if start_ns <= span["start_ns"] <= end_ns:
+                found.append(span)
+    return found
+
+
+def breakdown(console: Console, path: Path, start_ns: int, end_ns: int) -> None:
+    """Median handler time per consumer and median delay per hop, inside a time window."""
+    if not path.exists():
+        console.print(f"no span file at {path}")
+        return
+    spans = _spans(path, start_ns, end_ns)
+    by_id = {s["span_id"]: s for s in spans}
+    handler: dict[str, list[float]] = defaultdict(list)
+    hop: dict[str, list[float]] = defaultdict(list)
+    for span in spans:
+        if span["kind"] != "consumer" or span["service"] == "audit":
+            continue  # audit is off the run's critical path
+        topic = span["attributes"].get("messaging.destination.name", span["name"])
+        handler[f"{span['service']} ← {topic}"].append((span["end_ns"] - span["start_ns"]) / 1e6)
+        parent = by_id.get(span["parent_span_id"])
+        if parent is not None and parent["kind"] == "consumer":
+            # Publish happens at the end of the parent's transaction: the gap is the hop.
+            edge = f"{parent['service']} → {span['service']}"
+            hop[edge].append((span["start_ns"] - parent["end_ns"]) / 1e6)
+    table = Table(
+        "step of a run",
+        "p50 ms",
+        "mean ms",
+        "count",
+        title="agentbus, one run at a time: where the time goes (spans)",
+    )
+    for label, values in sorted(handler.items(), key=lambda kv: -statistics.median(kv[1])):
+        table.add_row(
+            f"handler {label}",
+            f"{statistics.median(values):.1f}",
+            f"{statistics.mean(values):.1f}",
+            str(len(values)),
+        )
+    for label, values in sorted(hop.items(), key=lambda kv: -statistics.median(kv[1])):
+        table.add_row(
+            f"hop {label}",
+            f"{statistics.median(values):.1f}",
+            f"{statistics.mean(values):.1f}",
+            str(len(values)),
+        )
+    console.print(table)
