@@ -172,9 +172,9 @@ class Evaluations:
         )
         if found is None:
             return None
-        body = Dataset.model_validate(found.body)
-        case = next((c for c in body.cases if c.id == row.case_id), None)
-        return (row, case) if case is not None else None
+        # Only this case is validated: a whole dataset per finished task would cost O(cases).
+        raw = next((c for c in found.body["cases"] if c.get("id") == row.case_id), None)
+        return (row, Case.model_validate(raw)) if raw is not None else None
 
     async def record_case(
         self,
@@ -230,11 +230,10 @@ class Evaluations:
             topic=self.topics("evaluations.events"),
         )
         await uow.session.flush()
-        all_cases = await cases.of_evaluation(evaluation.id)
-        if any(c.status == "pending" for c in all_cases):
+        if await cases.pending(evaluation.id):
             evaluations.add(evaluation)
             return
-        await self._complete(uow, evaluation, all_cases)
+        await self._complete(uow, evaluation, await cases.of_evaluation(evaluation.id))
 
     async def _complete(
         self, uow: UnitOfWork, evaluation: EvaluationRow, cases: list[CaseRow]

@@ -99,6 +99,17 @@ class CaseRepository(TenantRepository[CaseRow]):
         rows = await self.find(col(CaseRow.task_id) == task_id, limit=1)
         return rows[0] if rows else None
 
+    async def pending(self, evaluation_id: str) -> int:
+        """How many cases of an evaluation have no result yet."""
+        query = (
+            select(func.count())
+            .select_from(CaseRow)
+            .where(col(CaseRow.tenant_id) == self.tenant_id)
+            .where(col(CaseRow.evaluation_id) == evaluation_id)
+            .where(col(CaseRow.status) == "pending")
+        )
+        return int((await self.session.exec(query)).one())
+
     async def of_evaluation(self, evaluation_id: str) -> list[CaseRow]:
         """Every case of an evaluation, by case id."""
         rows = await self.find(col(CaseRow.evaluation_id) == evaluation_id)
