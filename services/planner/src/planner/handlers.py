@@ -23,6 +23,7 @@ from .machine import step_definition
 from .replies import to_replied
 from .requests import deterministic_id
 from .runner import SOURCE, RunDriver, new_run_state
+from .schema_errors import describe
 from .state import CancelRequested, Input, RunState, TimerFired, TimerKind
 from .store import ConcurrentUpdateError, DefinitionRepository, RunRepository, TaskRepository
 from .tables import TaskRow
@@ -82,11 +83,10 @@ class RunHandlers:
                 Draft202012Validator(definition.input_schema).iter_errors(run_input), key=str
             )
             if errors:
-                where = "/".join(str(p) for p in errors[0].absolute_path) or "(root)"
                 raise TaskRejectedError(
                     "task.input_invalid",
-                    f"input does not match {row.name}@{row.version}'s input_schema at "
-                    f"{where}: {errors[0].message}",
+                    f"input does not match {row.name}@{row.version}'s input_schema "
+                    f"{describe(errors[0])}",
                 )
         return definition, row.content_hash
 

@@ -38,6 +38,7 @@ from .definition import (
 )
 from .expressions import evaluate, truthy
 from .requests import build_request, deterministic_id, kind_of
+from .schema_errors import describe
 from .state import (
     CancelChild,
     CancelRequested,
@@ -347,7 +348,7 @@ class _Run:
         if step.output_schema is not None:
             problems = sorted(Draft202012Validator(step.output_schema).iter_errors(output), key=str)
             if problems:
-                message = f"output does not match output_schema: {problems[0].message}"
+                message = f"output does not match output_schema {describe(problems[0])}"
                 self.attempt_failed(
                     key, ErrorInfo(code="step.output_invalid", message=message, retryable=True)
                 )

@@ -95,7 +95,8 @@ async def test_unknown_unpublished_and_invalid_input_end_as_task_failed(make_env
     assert outcomes[draft].error.code == "workflow.not_published"
     assert outcomes[wrong_version].error.code == "workflow.not_found"
     assert outcomes[bad_input].error.code == "task.input_invalid"
-    assert "at text: 42 is not of type 'string'" in outcomes[bad_input].error.message
+    assert "at text: must be of type 'string'" in outcomes[bad_input].error.message
+    assert "42" not in outcomes[bad_input].error.message  # the value may be personal data
 
 
 async def test_a_run_keeps_its_pinned_version_after_a_newer_one_is_published(make_env, held):

@@ -126,3 +126,23 @@ def test_references_see_only_the_root_context():
     assert render("Hi {{ name }}: {{ data }}", {"name": "Ann", "data": {"b": 1}}) == (
         'Hi Ann: {"b":1}'
     )
+
+
+def test_schema_failures_never_quote_the_value():
+    from jsonschema import Draft202012Validator
+
+    from planner.schema_errors import describe
+
+    schema = {
+        "type": "object",
+        "required": ["iban"],
+        "properties": {"email": {"type": "integer"}, "code": {"pattern": "^[0-9]+$"}},
+    }
+    value = {"email": "ann@example.com", "code": "secret-token"}
+    messages = sorted(describe(e) for e in Draft202012Validator(schema).iter_errors(value))
+    assert messages == [
+        "at (root): 'iban' is a required property",
+        "at code: fails pattern '^[0-9]+$'",
+        "at email: must be of type 'integer'",
+    ]
+    assert not any("ann@" in m or "secret-token" in m for m in messages)
