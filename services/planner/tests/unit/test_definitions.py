@@ -130,7 +130,6 @@ def test_references_see_only_the_root_context():
 
 def test_schema_failures_never_quote_the_value():
     from jsonschema import Draft202012Validator
-
     from planner.schema_errors import describe
 
     schema = {
