@@ -23,6 +23,8 @@ from .handlers import ScoreFinishedTask, record_usage
 from .judge import RouterJudge
 from .scorers import Judge
 from .settings import EvaluationSettings
+from .shadow import RecordedRuns
+from .shadow_api import shadow_router
 from .webhooks import AlertWebhooks
 
 __all__ = ["MIGRATIONS", "EvaluationService", "create_app", "main"]
@@ -103,6 +105,15 @@ def create_app(
             bus.relay.publish_committed,
             admin_role=settings.admin_role,
             list_limit=settings.list_limit,
+        )
+    )
+    http.include_router(
+        shadow_router(
+            bus.uow,
+            evaluations,
+            RecordedRuns(settings.recorded_runs),
+            bus.relay.publish_committed,
+            max_runs=settings.recorded_runs.max_runs,
         )
     )
     service = EvaluationService(settings, bus, http, evaluations, gate)

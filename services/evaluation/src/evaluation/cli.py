@@ -145,6 +145,30 @@ def _print_evaluation(view: dict[str, Any]) -> None:
 
 
 @app.command()
+def shadow(
+    ref: Annotated[str, typer.Argument(help="WORKFLOW@DRAFT_VERSION")],
+    source: Annotated[str, typer.Option("--from", help="version whose runs are replayed")],
+    limit: Annotated[int, typer.Option(help="most recent production runs")] = 20,
+    compare: Annotated[list[str] | None, typer.Option(help="JMESPath field to compare")] = None,
+    timeout_s: Annotated[float, typer.Option(help="give up after this long")] = 600.0,
+    url: Url = _URL,
+    key: Key = "",
+) -> None:
+    """Evaluate a draft on recorded production runs of another version, case by case."""
+    workflow, version = _split(ref)
+    body = {
+        "workflow": workflow,
+        "version": version,
+        "source_version": source,
+        "limit": limit,
+        "compare": compare or [],
+    }
+    started = _call(url, key, "POST", "/v1/shadow", json=body)
+    view = _follow(url, key, started["evaluation_id"], started["cases"], timeout_s)
+    _print_evaluation(view)
+
+
+@app.command()
 def show(evaluation_id: str, url: Url = _URL, key: Key = "") -> None:
     """An evaluation's table."""
     _print_evaluation(_call(url, key, "GET", f"/v1/evaluations/{evaluation_id}"))

@@ -17,6 +17,7 @@ __all__ = [
     "EvaluationHttpSettings",
     "EvaluationSettings",
     "JudgeSettings",
+    "RecordedRunsSettings",
     "WebhookTarget",
 ]
 
@@ -30,6 +31,17 @@ class JudgeSettings(BaseModel):
     )
     model: str = Field(default="default", description="alias a rubric uses unless it names one")
     timeout_s: float = Field(default=30.0, gt=0)
+
+
+class RecordedRunsSettings(BaseModel):
+    """Where shadow evaluations read recorded production runs: the planner's run API."""
+
+    url: str | None = Field(default=None, description="planner base URL, e.g. :8081")
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="tenant -> planner API key (reads runs)"
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_runs: int = Field(default=100, ge=1, le=1000, description="most runs one shadow replays")
 
 
 class WebhookTarget(BaseModel):
@@ -79,6 +91,7 @@ class EvaluationSettings(BaseSettings):
     http: EvaluationHttpSettings = Field(default_factory=EvaluationHttpSettings)
     telemetry: TelemetrySettings = TelemetrySettings()
     judge: JudgeSettings = JudgeSettings()
+    recorded_runs: RecordedRunsSettings = RecordedRunsSettings()
     alerts: list[AlertRule] = Field(default_factory=list)
     webhooks: dict[str, WebhookTarget] = Field(
         default_factory=dict, description="tenant -> alert webhook"

@@ -53,10 +53,11 @@ class DatasetRepository(TenantRepository[DatasetRow]):
         return rows[-1] if rows else None
 
     async def latest_each(self, workflow: str) -> list[DatasetRow]:
-        """The newest version of every dataset of a workflow."""
+        """The newest version of every curated dataset of a workflow (shadows are not)."""
         newest: dict[str, DatasetRow] = {}
         for row in await self.versions(workflow):
-            newest[row.name] = row
+            if not row.name.startswith("shadow-"):
+                newest[row.name] = row
         return list(newest.values())
 
 
