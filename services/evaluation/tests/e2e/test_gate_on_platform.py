@@ -101,6 +101,9 @@ class EvaluationStack(harness.PlatformStack):  # type: ignore[name-defined,misc]
         env = self.service_env("evaluation", 0, self.evaluation_port)
         env["EVALUATION_JUDGE__URL"] = f"http://127.0.0.1:{router}"
         env["EVALUATION_JUDGE__API_KEYS"] = json.dumps({"acme": self.keys["olivia"]})
+        planner = self.processes["planner-0"].port
+        env["EVALUATION_RECORDED_RUNS__URL"] = f"http://127.0.0.1:{planner}"
+        env["EVALUATION_RECORDED_RUNS__API_KEYS"] = json.dumps({"acme": self.keys["olivia"]})
         process = self._add("evaluation-0", [str(EVALUATION)], env, self.evaluation_port)
         process.start()
         harness.wait_until(process.ready, timeout_s=180, what="evaluation ready")
@@ -280,3 +283,49 @@ def test_evaluation_runs_never_reach_production_figures(stack: EvaluationStack) 
     print(ops.stdout)
     assert ops.returncode == 0
     assert "accuracy" in ops.stdout
+
+
+def test_shadow_evaluation_of_a_draft_on_recorded_production_runs(stack: EvaluationStack) -> None:
+    run_id = stack.submit("prod-2", "B-0042", "Item damaged in transit.")
+    harness.wait_until(
+        lambda: (stack.run(run_id) or {}).get("status") == "completed",
+        timeout_s=120,
+        what="second production run",
+    )
+    refunds = len(stack.refunds())
+    compare = ["--compare", "decision", "--compare", "amount", "--compare", "refund"]
+    for version, bug in (("1.0.2", True), ("1.0.3", False)):
+        created = stack.call(
+            "planner", "POST", "/v1/definitions", body={"source": version_source(version, bug=bug)}
+        )
+        assert created.status_code == 201, created.text  # a draft: never submitted or approved
+    buggy = stack.cli("shadow", f"{WORKFLOW}@1.0.2", "--from", "1.0.1", *compare)
+    print(buggy.stdout)
+    assert buggy.returncode == 0, buggy.stdout + buggy.stderr
+    view = latest_evaluation(stack, "1.0.2")
+    assert view["dataset"]["name"] == "shadow-1.0.1"
+    assert view["cases_total"] == 2  # the two production runs, not the evaluation runs
+    for case in view["cases"]:
+        assert case["status"] == "failed"
+        reasons = [c["reason"] for c in case["checks"] if not c["passed"]]
+        assert len(reasons) == 1, reasons
+        assert reasons[0] in ("amount: got null, expected 38.5", "amount: got null, expected 62.0")
+    fixed = stack.cli("shadow", f"{WORKFLOW}@1.0.3", "--from", "1.0.1", *compare)
+    print(fixed.stdout)
+    view = latest_evaluation(stack, "1.0.3")
+    assert [c["status"] for c in view["cases"]] == ["passed", "passed"], fixed.stdout
+    assert len(stack.refunds()) == refunds  # replays refunded nothing
+    # Shadow datasets never gate: 1.0.3 has no evaluation on the curated dataset.
+    definition = stack.call("planner", "GET", f"/v1/definitions/{WORKFLOW}/1.0.3").json()
+    gate = stack.call(
+        "evaluation",
+        "GET",
+        "/v1/gate",
+        params={
+            "workflow": WORKFLOW,
+            "version": "1.0.3",
+            "content_hash": definition["content_hash"],
+        },
+    ).json()
+    assert gate["passed"] is False
+    assert "on dataset core" in gate["reason"]
