@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[4]
 DATASETS = ROOT / "services/evaluation/datasets"
