@@ -104,8 +104,11 @@ class HttpRequestTool:
         raise ToolError("tool.too_many_redirects", f"more than {self.max_redirects} redirects")
 
     def _target(self, args: dict[str, Any], config: dict[str, Any]) -> httpx.URL:
-        base = config.get("base_url")
-        raw = f"{str(base).rstrip('/')}/{str(args.get('path', '')).lstrip('/')}" if base else None
+        base, path = config.get("base_url"), str(args.get("path") or "")
+        # A base URL alone is the endpoint; a path, when given, is appended to it.
+        raw = (
+            (f"{str(base).rstrip('/')}/{path.lstrip('/')}" if path else str(base)) if base else None
+        )
         try:
             url = httpx.URL(raw or str(args.get("url", "")))
         except (httpx.InvalidURL, TypeError) as exc:
