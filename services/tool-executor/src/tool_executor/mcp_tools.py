@@ -66,6 +66,15 @@ class McpConnections:
         ):
             yield client
 
+    def secrets_of(self, name: str) -> dict[str, str]:
+        """Name -> value of the secrets a server's environment and headers reference."""
+        server = self._server(name)
+        names = [v.removeprefix("secret:") for v in server.env.values() if v.startswith("secret:")]
+        found = self.secrets.used_by(server.headers)
+        for secret in names:
+            found.update(self.secrets.used_by({"ref": f"{{secret:{secret}}}"}))
+        return found
+
     def _value(self, raw: str) -> str:
         return self.secrets.get(raw.removeprefix("secret:")) if raw.startswith("secret:") else raw
 
@@ -153,8 +162,11 @@ class McpToolRunner:
         if result.is_error:
             raise ToolError("tool.mcp_error", f"MCP tool {implementation.name!r} reported an error")
         if result.structured_content is not None:
-            return result.structured_content
-        return {"content": [b.text for b in result.content if isinstance(b, TextContent)]}
+            value: Any = result.structured_content
+        else:
+            value = {"content": [b.text for b in result.content if isinstance(b, TextContent)]}
+        # A server may echo the credentials it was started with: never let one out.
+        return call.secrets.scrub(value, self.connections.secrets_of(server))
 
 
 def definitions_from(

@@ -6,6 +6,7 @@ so a test can count executions from outside the process.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,12 @@ def append_note(text: str) -> str:
     with NOTES.open("a") as notes:
         notes.write(text + "\n")
     return f"noted {len(text)} characters"
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def token_echo() -> str:
+    """Echo the credential the server was started with (a careless server)."""
+    return f"my token is {os.environ.get('CALC_TOKEN', '')}"
 
 
 if __name__ == "__main__":

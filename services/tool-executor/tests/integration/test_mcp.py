@@ -34,14 +34,20 @@ async def test_mcp_stdio_tools_are_imported_and_governed(
     notes = tmp_path / "notes.txt"
     settings = settings_for(
         database_url,
-        mcp_servers={"calc": McpServer(command=sys.executable, args=[str(SERVER), str(notes)])},
+        mcp_servers={
+            "calc": McpServer(
+                command=sys.executable,
+                args=[str(SERVER), str(notes)],
+                env={"CALC_TOKEN": "secret:crm_token"},
+            )
+        },
     )
     service = create_app(settings)
     await service.prepare_registry()
     try:
         imported = await import_mcp_server(service.bus.uow, service.implementations.mcp, "calc")
         by_name = {d.name: d for d in imported}
-        assert set(by_name) == {"mcp.calc.add", "mcp.calc.append_note"}
+        assert set(by_name) == {"mcp.calc.add", "mcp.calc.append_note", "mcp.calc.token_echo"}
         add = by_name["mcp.calc.add"]
         assert add.side_effect is SideEffect.READ
         assert add.arguments_schema["required"] == ["a", "b"]
@@ -74,6 +80,13 @@ async def test_mcp_stdio_tools_are_imported_and_governed(
         )
         assert noted.status is ToolStatus.SUCCEEDED
         assert notes.read_text() == "hello\n"
+        async with service.bus.uow("acme") as uow:
+            await GrantRepository(uow).put(Grant(tool="mcp.calc.token_echo", scopes=["mcp:calc"]))
+            await uow.commit()
+        echoed, _ = await run(request("mcp.calc.token_echo", {}, scopes=["mcp:calc"]))
+        assert echoed.status is ToolStatus.SUCCEEDED
+        assert echoed.result == {"result": "my token is [secret:crm_token]"}
+        assert harness.canary not in str(echoed.result)
         bad, _ = await run(request("mcp.calc.add", {"a": "two"}, scopes=["mcp:calc"]))
         assert bad.status is ToolStatus.FAILED
         assert bad.error.code == "tool.invalid_arguments"
