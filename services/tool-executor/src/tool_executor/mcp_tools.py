@@ -69,11 +69,12 @@ class McpConnections:
     def secrets_of(self, name: str) -> dict[str, str]:
         """Name -> value of the secrets a server's environment and headers reference."""
         server = self._server(name)
-        names = [v.removeprefix("secret:") for v in server.env.values() if v.startswith("secret:")]
-        found = self.secrets.used_by(server.headers)
-        for secret in names:
-            found.update(self.secrets.used_by({"ref": f"{{secret:{secret}}}"}))
-        return found
+        env = [
+            f"{{secret:{v[len('secret:') :]}}}"
+            for v in server.env.values()
+            if v.startswith("secret:")
+        ]
+        return self.secrets.used_by({"env": env, "headers": server.headers})
 
     def _value(self, raw: str) -> str:
         return self.secrets.get(raw.removeprefix("secret:")) if raw.startswith("secret:") else raw
