@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from agentbus.http import ApiError, CurrentPrincipal, current_principal
 from agentbus.storage import UnitOfWorkFactory
+from agentbus.telemetry import bind_log_context
 
 from .calls import CallError, CallResult, CallSpec, Prepared
 from .domain import CallOutcome
@@ -72,12 +73,13 @@ def api_router(service: RouterService, uows: UnitOfWorkFactory) -> APIRouter:
     ) -> JSONResponse | StreamingResponse:
         request_id = f"{HTTP_PREFIX}{idempotency_key or uuid.uuid4().hex}"
         spec = CallSpec(principal.tenant_id, request_id, body.model, body.to_domain())
-        prepared = await prepare(spec)
-        if body.stream:
-            return await _stream(service, prepared, body, record)
-        result = await service.perform(prepared)
-        await record(result)
-        return _answer(result)
+        with bind_log_context(tenant_id=principal.tenant_id, event_id=request_id):
+            prepared = await prepare(spec)
+            if body.stream:
+                return await _stream(service, prepared, body, record)
+            result = await service.perform(prepared)
+            await record(result)
+            return _answer(result)
 
     return router
 
