@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,12 @@ async def topics(kafka_bootstrap) -> dict[str, str]:
 @pytest.fixture
 async def router(tmp_path, database_url, kafka_bootstrap, topics) -> AsyncIterator[Any]:
     routing = local_routing(
-        tmp_path / "routing.yaml", {"poor": {"budget": {"day_usd": "0.0000001"}}}, fail_first=1
+        tmp_path / "routing.yaml",
+        {
+            "poor": {"budget": {"day_usd": "0.0000001"}},
+            "limited": {"rate_limit": {"requests_per_minute": 1}},
+        },
+        fail_first=1,
     )
     settings = ModelRouterSettings(
         bus=RouterBusSettings(
@@ -92,8 +98,12 @@ async def router(tmp_path, database_url, kafka_bootstrap, topics) -> AsyncIterat
 async def test_requests_get_replies_usage_and_budget_refusals(router, kafka_bootstrap, topics):
     ok = request("rich", unique("run"), temperature=0)
     refused = request("poor", unique("run"))
-    await produce(kafka_bootstrap, topics["requests"], [raw_record(ok), raw_record(refused)])
-    replies = await consume(kafka_bootstrap, topics["replies"], count=2, timeout_s=30)
+    limited = [request("limited", unique("run"), text=f"q{i}") for i in range(2)]
+    instant = datetime.now(UTC)
+    router.state.service.now = lambda: instant  # both in one rate window
+    batch = [ok, refused, *limited]
+    await produce(kafka_bootstrap, topics["requests"], [raw_record(e) for e in batch])
+    replies = await consume(kafka_bootstrap, topics["replies"], count=4, timeout_s=30)
     by_request = {json.loads(r.value)["request_id"]: json.loads(r.value) for r in replies}
     answer = by_request[ok.id]
     assert answer["outcome"] == "ok"
@@ -106,6 +116,11 @@ async def test_requests_get_replies_usage_and_budget_refusals(router, kafka_boot
     assert refusal["outcome"] == "budget_exceeded"
     assert refusal["error"]["code"] == "budget.exceeded"
     assert refusal["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
+    # One request per minute: one of the two answered, the other refused as retryable.
+    outcomes = {by_request[e.id]["outcome"]: by_request[e.id] for e in limited}
+    assert sorted(outcomes) == ["ok", "rate_limited"]
+    assert outcomes["rate_limited"]["error"]["code"] == "model.rate_limited"
+    assert outcomes["rate_limited"]["error"]["retryable"] is True
 
 
 async def test_invalid_request_is_dead_lettered_with_a_failed_reply(
