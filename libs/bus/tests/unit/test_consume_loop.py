@@ -78,7 +78,7 @@ def loop_for(
         consumer_box.append(consumer)
         return consumer
 
-    return ConsumerLoop(processor, settings, factory)
+    return ConsumerLoop({"in": processor}, settings, factory)
 
 
 def task(key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -171,5 +171,5 @@ async def test_a_batch_of_short_handlers_applies_each_once_and_dead_letters_pois
     await loop.stop()
     async with uow.sessions() as session:
         assert list((await effects_by_event(session)).values()) == [1]
-    [letter] = loop.processor.dead_letters.sink.sent  # type: ignore[attr-defined]
+    [letter] = loop.processors["in"].dead_letters.sink.sent  # type: ignore[attr-defined]
     assert dict(letter.headers)["dlq.error.class"] == b"contracts.errors.MessageParseError"

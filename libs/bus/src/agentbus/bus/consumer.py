@@ -1,11 +1,11 @@
-"""One topic's consume loop: fetch, hand records to the processor, commit what is settled."""
+"""A service's consume loop: one consumer for all its topics, records to their processors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -13,7 +13,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from .offsets import SettledOffsets
 from .poison import UnreadableRecords
-from .processor import Outcome, Processor
+from .processor import Processor
 from .records import InboundRecord
 from .scheduler import Job, KeyedScheduler
 from .settings import BusSettings
@@ -27,25 +27,31 @@ ConsumerFactory = Callable[[ConsumerRebalanceListener], Any]
 
 
 class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Consumes one topic in the service's group, in one of two modes.
+    """Consumes a service's topics with one consumer (one group member, one rebalance),
+    each topic in one of two modes:
 
     - keyed (a topic with an I/O handler): records of different keys run concurrently,
-      records of one key in order, at most `max_in_flight` at once; when full, every
-      partition is paused and polling goes on, so the group keeps its member.
-    - batched (short handlers only): each poll's records settle in one transaction.
+      records of one key in order, at most `max_in_flight` at once; when full, those
+      partitions are paused (records fetched beyond capacity are given back) and polling
+      goes on, so the group keeps its member.
+    - batched (short handlers only): each poll's records settle in one transaction per
+      topic and tenant, while the loop polls with every partition paused.
 
     Either way a partition's committed offset is its lowest unsettled record.
     """
 
     def __init__(
-        self, processor: Processor, settings: BusSettings, consumer_factory: ConsumerFactory
+        self,
+        processors: Mapping[str, Processor],
+        settings: BusSettings,
+        consumer_factory: ConsumerFactory,
     ) -> None:
-        self.processor = processor
+        self.processors = dict(processors)
         self.settings = settings
         self.consumer = consumer_factory(self)
         self.offsets = SettledOffsets()
         self.scheduler = KeyedScheduler(settings.max_in_flight)
-        self.unreadable = UnreadableRecords(processor.dead_letters)
+        self.unreadable = UnreadableRecords(lambda topic: self.processors[topic].dead_letters)
         self._since_commit = 0
         self._commit_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -53,18 +59,11 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._revoked: set[TopicPartition] = set()
         self.revocations = 0
 
-    @property
-    def topic(self) -> str:
-        """The topic this loop consumes."""
-        return self.processor.topic
-
     async def start(self) -> None:
         """Join the group and start consuming in the background."""
         await self.consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"agentbus-consume-{self.topic}")
-        self._committer = asyncio.create_task(
-            self._commit_periodically(), name=f"agentbus-commit-{self.topic}"
-        )
+        self._task = asyncio.create_task(self._run(), name="agentbus-consume")
+        self._committer = asyncio.create_task(self._commit_periodically(), name="agentbus-commit")
 
     async def stop(self) -> None:
         """Stop fetching, cancel unfinished work, commit what is settled, leave the group."""
@@ -74,7 +73,8 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.scheduler.close()
-        await self.processor.group.close()
+        for processor in self.processors.values():
+            await processor.group.close()
         await self.commit()
         await self.consumer.stop()
 
@@ -131,25 +131,39 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _run(self) -> None:
         while True:
             try:
-                if self.processor.batchable:
-                    await self._poll_batch()
-                else:
-                    await self._poll_keyed()
+                await self._poll()
             except ConsumerStoppedError:
                 return
             if self._since_commit >= self.settings.commit_every:
                 await self.commit()
 
-    async def _poll_batch(self) -> None:
-        batch = await self._fetch(self.settings.max_poll_records)
-        records = [r for records in batch.values() for r in records]
-        if not records:
+    async def _poll(self) -> None:
+        assigned = self.assignment()
+        keyed = {tp for tp in assigned if not self.processors[tp.topic].batchable}
+        full = self.scheduler.free == 0
+        if keyed:
+            if full:
+                self.consumer.pause(*keyed)
+            else:
+                self.consumer.resume(*(keyed & set(self.consumer.paused())))
+        if full and keyed == assigned:
+            # Back-pressure: fetch nothing more, but keep polling so the group keeps us.
+            await self.scheduler.wait_for_capacity(self.settings.poll_timeout_ms / 1000)
+            await self._poll_paused()
             return
-        for record in records:
-            self.offsets.of(_tp(record)).started(record.offset)
-        outcomes = await self._while_polling(self._settle_batch(records))
-        for record, _ in zip(records, outcomes, strict=True):
-            self._settled(record)
+        batch = await self._fetch(self.settings.max_poll_records)
+        short: list[InboundRecord] = []
+        for tp, records in batch.items():
+            if tp in keyed:
+                self._admit_or_give_back(tp, records)
+            else:
+                short += records
+        if short:
+            for record in short:
+                self.offsets.of(_tp(record)).started(record.offset)
+            await self._while_polling(self._settle_batch(short))
+            for record in short:
+                self._settled(record)
 
     async def _while_polling(self, work: Coroutine[Any, Any, T]) -> T:
         """Run `work` while polling paused partitions, so the group keeps this member."""
@@ -173,28 +187,27 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp, records in batch.items():
             self.consumer.seek(tp, records[0].offset)
 
-    async def _settle_batch(self, records: list[InboundRecord]) -> list[Outcome]:
-        while True:
-            try:
-                return await self.processor.process_batch(records)
-            except Exception:
-                # A dead letter could not be written: nothing is committed; try again.
-                log.exception("records not settled; trying again")
-                await asyncio.sleep(self.settings.redelivery_pause_s)
+    async def _settle_batch(self, records: list[InboundRecord]) -> None:
+        by_topic: dict[str, list[InboundRecord]] = {}
+        for record in records:
+            by_topic.setdefault(record.topic, []).append(record)
+        for topic, same in by_topic.items():
+            while True:
+                try:
+                    await self.processors[topic].process_batch(same)
+                    break
+                except Exception:
+                    # A dead letter could not be written: nothing is committed; try again.
+                    log.exception("records not settled; trying again")
+                    await asyncio.sleep(self.settings.redelivery_pause_s)
 
-    async def _poll_keyed(self) -> None:
-        scheduler = self.scheduler
-        if scheduler.free == 0:
-            # Back-pressure: fetch nothing more, but keep polling so the group keeps us.
-            await scheduler.wait_for_capacity(self.settings.poll_timeout_ms / 1000)
-            await self._poll_paused()
-            return
-        if self.consumer.paused():
-            self.consumer.resume(*self.consumer.paused())
-        batch = await self._fetch(min(scheduler.free, self.settings.max_poll_records))
-        for records in batch.values():
-            for record in records:
-                self._admit(record)
+    def _admit_or_give_back(self, tp: TopicPartition, records: list[InboundRecord]) -> None:
+        for record in records:
+            if self.scheduler.free == 0:
+                # Over capacity: the partition reads this record again once there is room.
+                self.consumer.seek(tp, record.offset)
+                return
+            self._admit(record)
 
     def _admit(self, record: InboundRecord) -> None:
         tp = _tp(record)
@@ -211,7 +224,7 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _settle_one(self, record: InboundRecord) -> None:
         while True:
             try:
-                await self.processor.process(record)
+                await self.processors[record.topic].process(record)
                 return
             except Exception:
                 # The record's place in its key's queue is kept, so order holds.

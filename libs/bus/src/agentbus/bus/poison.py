@@ -11,6 +11,7 @@ partition moves one record on. Nothing is skipped silently.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -31,7 +32,7 @@ class UnreadableRecordError(Exception):
 class UnreadableRecords:
     """Recovers a consumer from a fetch that raises while parsing records."""
 
-    def __init__(self, dead_letters: DeadLetterer) -> None:
+    def __init__(self, dead_letters: Callable[[str], DeadLetterer]) -> None:
         self.dead_letters = dead_letters
         self._failures = 0
 
@@ -63,7 +64,7 @@ class UnreadableRecords:
             "it was passed over, its bytes are still in the source topic at these coordinates"
         )
         marker = InboundRecord(culprit.topic, culprit.partition, offset, None, b"", [])
-        await self.dead_letters.dead_letter(marker, cause, attempts=1)
+        await self.dead_letters(culprit.topic).dead_letter(marker, cause, attempts=1)
         consumer.seek(culprit, offset + 1)
         log.error(
             "unreadable record reported and passed over",

@@ -197,9 +197,9 @@ class Bus:
         app.after_shutdown(self.engine.dispose)
         return app
 
-    def _loop_for(self, topic: str) -> ConsumerLoop:
+    def _processor_for(self, topic: str) -> Processor:
         settings = self.settings
-        processor = Processor(
+        return Processor(
             topic=topic,
             consumer_group=settings.consumer_group,
             routes=self.routes.of(topic),
@@ -217,20 +217,27 @@ class Bus:
             tracer=self.tracer,
         )
 
+    def _loop(self) -> ConsumerLoop:
+        """One consumer for every topic: one group member, so one rebalance when it joins."""
+        settings, topics = self.settings, self.routes.topics()
+
         def new_consumer(listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(
-                client_id=f"{settings.client_id}-{topic}",
+                client_id=settings.client_id,
                 group_id=settings.consumer_group,
                 # Offsets are committed by the loop, only up to the lowest unsettled record.
                 enable_auto_commit=False,
                 auto_offset_reset=settings.auto_offset_reset,
                 max_poll_interval_ms=settings.max_poll_interval_ms,
+                session_timeout_ms=settings.session_timeout_ms,
+                heartbeat_interval_ms=settings.heartbeat_interval_ms,
                 **client_options(settings),
             )
-            consumer.subscribe([topic], listener=listener)
+            consumer.subscribe(topics, listener=listener)
             return consumer
 
-        return ConsumerLoop(processor, settings, new_consumer)
+        processors = {topic: self._processor_for(topic) for topic in topics}
+        return ConsumerLoop(processors, settings, new_consumer)
 
     async def _before_broker_start(self) -> None:
         await upgrade(self.engine, self.migrations)
@@ -244,7 +251,7 @@ class Bus:
         self.relay.start()
         self.timers.start()
         self.pruner.start()
-        self.loops = [self._loop_for(topic) for topic in self.routes.topics()]
+        self.loops = [self._loop()] if self.routes.topics() else []
         for loop in self.loops:
             await loop.start()
 

@@ -64,6 +64,14 @@ class BusSettings(BaseModel):
         description="keep inbox and published outbox rows this long; must exceed topic retention",
     )
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1_000, description="a member silent this long leaves the group"
+    )
+    heartbeat_interval_ms: int = Field(
+        default=1_000,
+        ge=100,
+        description="how soon members hear of a rebalance (a replica joining or leaving)",
+    )
     max_in_flight: int = Field(
         default=500,
         ge=1,
