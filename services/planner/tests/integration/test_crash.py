@@ -104,7 +104,8 @@ async def test_sigkill_mid_load_then_two_replicas_finish_every_run_once(
 
         async def both_in_the_group() -> bool:
             ids = await group_client_ids(env.bootstrap, env.group)
-            return all(any(i.startswith(f"{env.group}-{r.name}-") for i in ids) for r in replicas)
+            names = [f"{env.group}-{r.name}" for r in replicas]
+            return all(any(i == n or i.startswith(f"{n}-") for i in ids) for n in names)
 
         await eventually(both_in_the_group, timeout_s=60, what="both replicas holding partitions")
         await env.wait_for_outcomes(tasks, timeout_s=120)
