@@ -249,6 +249,8 @@ class _Batch:
             requested_by=parent.requested_by,
             correlation_id=parent.correlation_id,
             parent=StepRef(run_id=parent.run_id, step_id=command.step_key, attempt=command.attempt),
+            # A child of an evaluation run is one too: its write tools answer from fixtures.
+            evaluation=parent.evaluation,
         )
         child_row = self.runs.create(child, definition)
         self.loaded[child.run_id] = _Loaded(child_row, child, definition, new=True)

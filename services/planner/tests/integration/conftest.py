@@ -19,6 +19,7 @@ from agentbus.http import ApiKeyEntry, HttpSettings
 from agentbus.http.testing import serving
 from agentbus.testing import create_topics, eventually, produce, raw_record, unique
 from contracts.envelope import Envelope, new_envelope
+from contracts.events.evaluation import EvaluationMarker
 from contracts.events.task import TaskSubmitted
 from contracts.types import Actor, ActorKind
 
@@ -133,6 +134,7 @@ class Env:
         version: str | None = None,
         tenant: str = "acme",
         idempotency_key: str | None = None,
+        evaluation: EvaluationMarker | None = None,
     ) -> str:
         """Publish a task.submitted record as any upstream client would; its task id."""
         task = TaskSubmitted(
@@ -142,6 +144,7 @@ class Env:
             input=run_input,
             idempotency_key=idempotency_key,
             requested_by=Actor(kind=ActorKind.SYSTEM, id="crm"),
+            evaluation=evaluation,
         )
         envelope = new_envelope(task, source="tests", tenant_id=tenant)
         await produce(self.bootstrap, self.topic("tasks.submitted"), [raw_record(envelope)])

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from contracts.events.evaluation import EvaluationMarker
 from contracts.events.task import TaskCompleted
 
 from .conftest import WORKFLOWS
@@ -139,3 +140,21 @@ async def test_a_sub_workflow_step_runs_the_published_child(make_env):
         runs = (await client.get("/v1/runs", params={"workflow": "lookup-child"})).json()
     assert len(runs) == 1  # the child run, pinned to the child's version
     assert runs[0]["version"] == "2.0.0"
+
+
+async def test_the_child_of_an_evaluation_run_is_an_evaluation_too(make_env):
+    env = await make_env(key="runs")
+    # Names of their own: the environment (and its definitions) is shared with other tests.
+    await env.publish_definition(CHILD.replace("lookup-child", "eval-child"))
+    await env.publish_definition(
+        PARENT.replace("lookup-child", "eval-child").replace("parent-flow", "eval-parent")
+    )
+    tools = await env.respond("tool.requests", lambda e: tool_reply(e, {"amount": 250}))
+    marker = EvaluationMarker(evaluation_id="ev-1", case_id="case-1")
+    task = await env.submit("eval-parent", {"order_id": "o-big"}, evaluation=marker)
+    outcome = (await env.wait_for_outcomes([task]))[task]
+    assert isinstance(outcome, TaskCompleted), outcome
+    async with env.client() as client:
+        [child] = (await client.get("/v1/runs", params={"workflow": "eval-child"})).json()
+    [request] = [e.data for e in tools.requests if e.data.step.run_id == child["run_id"]]
+    assert request.evaluation == marker, "the child's write tools answer from fixtures"
