@@ -72,7 +72,13 @@ running_pid() {
 
 is_ready() {
   # traces and shop have no broker or database; /readyz there just answers.
-  curl -fs -o /dev/null --max-time 3 "http://127.0.0.1:$(port_of "$1")/readyz"
+  local url
+  url="http://127.0.0.1:$(port_of "$1")/readyz"
+  if command -v curl >/dev/null 2>&1; then
+    curl -fs -o /dev/null --max-time 3 "$url"
+  else
+    "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' "$url" 2>/dev/null
+  fi
 }
 
 bootstrap() { "$ROOT/infra/kafka/kafka.sh" bootstrap; }
