@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell infra/dev/ensure-uv.sh)
 RUN := $(UV) run --locked
 
-.PHONY: help sync lint format typecheck compose-check test test-fast demo \
+.PHONY: test-deps help sync lint format typecheck compose-check test test-fast demo \
         kafka-up kafka-down kafka-status pg-up pg-down topics schemas check-schemas bench clean \
         up down ps logs bench-e2e test-heavy
 
@@ -53,7 +53,12 @@ schemas: sync ## regenerate contracts/schemas from the models (refuses breaking 
 check-schemas: sync ## fail when committed schemas are stale or a change breaks compatibility
 	$(RUN) python -m contracts.schemagen check
 
-test: sync kafka-up pg-up check-schemas ## the whole suite against a real broker and databases
+test-deps: ## Debian tools the suite drives: headless chromium (audit report), kcat (plain client)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || infra/dev/apt-install.sh chromium
+	@command -v kcat >/dev/null || infra/dev/apt-install.sh kcat
+
+test: sync kafka-up pg-up check-schemas test-deps ## the whole suite against a real broker and databases
 	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \
 	KAFKA_BOOTSTRAP_SERVERS=$$(infra/kafka/kafka.sh bootstrap) \
 	  $(RUN) pytest -p no:cacheprovider -m "not heavy" $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agentbus.bus import Bus
 from agentbus.storage import UnitOfWork
 from agentbus.telemetry import TelemetrySettings, setup_telemetry
-from agentbus.testing import create_topics, eventually, produce, raw_record, unique
+from agentbus.testing import consume, create_topics, eventually, produce, raw_record, unique
 from contracts.envelope import Envelope
 
 pytestmark = pytest.mark.integration
@@ -77,4 +77,51 @@ async def test_a_task_and_what_it_causes_share_one_trace(case, started, make_tas
                 )
     assert {"topic": case.topic, "outcome": "handled"} in points["agentbus.bus.records"]
     assert any(p["topic"] == downstream for p in points["agentbus.bus.consumer_lag"])
+    telemetry.shutdown()
+
+
+class ForwardAfterIo:
+    """An I/O handler whose record phase publishes (it runs in the group-commit task)."""
+
+    def __init__(self, downstream: str, make_task: Any) -> None:
+        self.downstream, self.make_task = downstream, make_task
+
+    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        return None
+
+    async def perform(self, prepared: None, ctx: Any) -> None:
+        return None
+
+    async def record(self, envelope: Envelope[Any], result: None, uow: UnitOfWork) -> None:
+        uow.publish(self.make_task(tenant=envelope.tenantid), topic=self.downstream)
+
+
+async def test_what_an_io_handler_publishes_continues_its_own_span(case, started, make_task):
+    exporter = InMemorySpanExporter()
+    telemetry = setup_telemetry(
+        "test",
+        TelemetrySettings(),
+        span_processors=(SimpleSpanProcessor(exporter),),
+        set_global=False,
+    )
+    downstream = unique("downstream")
+    await create_topics(case.bootstrap, [downstream])
+    bus = Bus(case.settings(), service="io", telemetry=telemetry)
+    bus.io_consumer(
+        case.topic,
+        ForwardAfterIo(downstream, make_task),
+        event_types={"agentbus.task.submitted.v1"},
+    )
+    tasks = [make_task().model_copy(update={"traceparent": UPSTREAM}) for _ in range(3)]
+    await produce(case.bootstrap, case.topic, [raw_record(t) for t in tasks])
+    await started(bus)
+    records = await consume(case.bootstrap, downstream, count=3)
+    parents = {dict(r.headers)["ce_traceparent"].decode().split("-")[2] for r in records}
+    consumers = {
+        format(s.context.span_id, "016x")
+        for s in exporter.get_finished_spans()
+        if s.name == f"{case.topic} process"
+    }
+    assert len(consumers) == 3
+    assert parents == consumers, "each event is a child of the span that handled its cause"
     telemetry.shutdown()

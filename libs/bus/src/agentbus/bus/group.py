@@ -9,7 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+
 from agentbus.storage import UnitOfWork, UnitOfWorkFactory
+from agentbus.telemetry import bind_log_context, log_context
 
 from .relay import OutboxRelay
 
@@ -27,6 +31,18 @@ class _Pending:
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # The caller's trace and log ids: the work runs in the flusher's task, but what it
+    # publishes must continue the caller's span and its log lines carry the caller's ids.
+    trace: Context = field(default_factory=otel_context.get_current)
+    log_fields: dict[str, str] = field(default_factory=log_context)
+
+    async def __call__(self, uow: UnitOfWork, alone: bool) -> Any:
+        token = otel_context.attach(self.trace)
+        try:
+            with bind_log_context(**self.log_fields):
+                return await self.work(uow, alone)
+        finally:
+            otel_context.detach(token)
 
 
 class GroupCommit:
@@ -101,7 +117,7 @@ class GroupCommit:
             results = []
             async with asyncio.timeout(self.timeout_s), self.uow_factory(tenant) as uow:
                 for pending in group:
-                    results.append(await pending.work(uow, False))
+                    results.append(await pending(uow, False))
                 await uow.commit()
         except Exception as exc:
             log.info(
@@ -119,7 +135,7 @@ class GroupCommit:
     async def _alone(self, tenant: str, pending: _Pending) -> None:
         try:
             async with asyncio.timeout(self.timeout_s), self.uow_factory(tenant) as uow:
-                result = await pending.work(uow, True)
+                result = await pending(uow, True)
                 await uow.commit()
         except Exception as exc:
             if not pending.done.done():

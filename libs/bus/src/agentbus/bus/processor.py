@@ -234,6 +234,8 @@ class Processor:
                     "messaging.consumer.group.name": self.consumer_group,
                     "messaging.message.id": attrs.get("ce_id", ""),
                     "agentbus.tenant_id": attrs.get("ce_tenantid", ""),
+                    "agentbus.run_id": attrs.get("ce_runid", ""),
+                    "agentbus.event_type": attrs.get("ce_type", ""),
                 },
             )
         )
