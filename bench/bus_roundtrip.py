@@ -154,7 +154,7 @@ async def bus_forwarder(
         service="bench",
     )
 
-    @bus.consumer(source)
+    @bus.consumer(source, event_types={"agentbus.task.submitted.v1"})
     async def forward(env: Envelope[Any], uow: UnitOfWork) -> None:
         uow.publish(env.model_copy(update={"id": str(uuid.uuid4())}), topic=out)
 
