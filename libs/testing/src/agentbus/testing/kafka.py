@@ -17,7 +17,10 @@ from agentbus.bus.admin import wait_for_leaders
 from contracts.envelope import Envelope, encode
 from contracts.topics import DLQ_SUFFIX, dlq_max_message_bytes
 
-__all__ = ["consume", "create_topics", "produce", "raw_record", "unique"]
+__all__ = ["consume", "create_topics", "delete_created_topics", "produce", "raw_record", "unique"]
+
+_CREATED: set[str] = set()
+"""Topics this process created through `create_topics`; deleted when the session ends."""
 
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024  # like services: records up to a topic's raised limit
 
@@ -49,6 +52,7 @@ async def create_topics(
     await admin.start()
     try:
         wanted = list(names)
+        _CREATED.update(wanted)
 
         def configs(name: str) -> dict[str, str]:
             if max_message_bytes is None:
@@ -122,3 +126,28 @@ async def consume(
         return found
     finally:
         await consumer.stop()
+
+
+async def delete_created_topics(bootstrap: str, timeout_s: float = 30.0) -> int:
+    """Delete every topic `create_topics` made in this process; how many were asked for.
+
+    Each test makes topics of its own, and a broker keeps files open for every partition:
+    left behind run after run, they exhaust its file descriptors.
+    """
+    names = sorted(_CREATED)
+    _CREATED.clear()
+    if not names:
+        return 0
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        for start in range(0, len(names), 100):
+            with contextlib.suppress(Exception):  # best effort: a missing topic is fine
+                await admin.delete_topics(
+                    names[start : start + 100], timeout_ms=int(timeout_s * 1000)
+                )
+    finally:
+        await admin.close()
+    return len(names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .broker import kafka_bootstrap_servers, repo_root
+from .kafka import delete_created_topics
 
 __all__ = ["database_url", "kafka_bootstrap", "postgres_admin_url", "sqlite_url"]
 
@@ -23,9 +25,10 @@ def agentbus_root(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(agentbus_root: Path) -> Iterator[str]:
-    """Bootstrap servers of a real broker for the whole session."""
+    """Bootstrap servers of a real broker for the whole session; its test topics go after."""
     with kafka_bootstrap_servers(agentbus_root) as address:
         yield address
+        asyncio.run(delete_created_topics(address))
 
 
 @pytest.fixture
