@@ -141,7 +141,10 @@ async def delete_created_topics(bootstrap: str, timeout_s: float = 30.0) -> int:
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
-    await admin.start()
+    try:
+        await admin.start()
+    except Exception:  # best effort: a broker gone at the end of a session is no failure
+        return 0
     try:
         for start in range(0, len(names), 100):
             with contextlib.suppress(Exception):  # best effort: a missing topic is fine
