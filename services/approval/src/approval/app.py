@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +10,7 @@ from fastapi import FastAPI
 
 from agentbus.bus import Bus
 from agentbus.bus.background import BackgroundLoop
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.http import service_http_app
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 from contracts.topics import topic
 
@@ -89,22 +87,14 @@ def create_app(
         else ()
     )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    http = create_http_app(
+    http = service_http_app(
         title="agentbus approval",
         version=__version__,
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        # Late-bound: the service object is built with this app, just below.
+        start=lambda: service.start(),
+        stop=lambda: service.stop(),
     )
     http.include_router(
         approval_router(

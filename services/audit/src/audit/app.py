@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -13,7 +11,7 @@ from opentelemetry import metrics
 
 from agentbus.bus import Bus
 from agentbus.bus.background import BackgroundLoop
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.http import service_http_app
 from agentbus.telemetry import Telemetry
 
 from . import __version__
@@ -91,22 +89,14 @@ def create_app(settings: AuditSettings, *, telemetry: Telemetry | None = None) -
 
     checkpointer = BackgroundLoop("audit-checkpoints", checkpoint, settings.checkpoint_interval_s)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    http = create_http_app(
+    http = service_http_app(
         title="agentbus audit",
         version=__version__,
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        # Late-bound: the service object is built with this app, just below.
+        start=lambda: service.start(),
+        stop=lambda: service.stop(),
     )
     trust = CheckpointVerifier(signer.public_key)
     http.include_router(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from sqlalchemy.engine.url import make_url
 
 from agentbus.bus import Bus
 from agentbus.guard import Guard, PolicyError, PolicyStore
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.http import service_http_app
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
 from . import __version__
@@ -79,22 +77,14 @@ def create_app(
     )
     register_consumers(bus, checker, settings.topics)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    http = create_http_app(
+    http = service_http_app(
         title="agentbus guardrail",
         version=__version__,
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        # Late-bound: the service object is built with this app, just below.
+        start=lambda: service.start(),
+        stop=lambda: service.stop(),
     )
     http.include_router(
         guardrail_router(

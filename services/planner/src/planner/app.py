@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.http import service_http_app
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
 from . import __version__
@@ -65,22 +63,14 @@ def create_app(settings: PlannerSettings, *, gate: QualityGate | None = None) ->
     register(bus, topics, runs, drafter)
     planner: Planner
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await planner.start()
-        try:
-            yield
-        finally:
-            await planner.stop()
-
-    http = create_http_app(
+    http = service_http_app(
         title="agentbus planner",
         version=__version__,
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        # Late-bound: the service object is built with this app, just below.
+        start=lambda: planner.start(),
+        stop=lambda: planner.stop(),
     )
     api = PlannerApi(bus, topics, runs, definitions, drafter, settings.list_limit)
     install_routes(http, api)

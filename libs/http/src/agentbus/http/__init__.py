@@ -8,7 +8,13 @@ from .health import ReadinessCheck, health_router
 from .jwt_tokens import InvalidTokenError, JwtVerifier
 from .keys import ApiKeyStore, hash_api_key, load_api_key_file, mint_api_key
 from .principal import Principal, PrincipalKind
-from .service import bus_lifespan, bus_readiness_checks, run_service, uvicorn_server
+from .service import (
+    bus_lifespan,
+    bus_readiness_checks,
+    run_service,
+    service_http_app,
+    uvicorn_server,
+)
 from .settings import ApiKeyEntry, HttpSettings, JwtSettings
 
 __all__ = [
@@ -39,5 +45,6 @@ __all__ = [
     "not_found",
     "require_roles",
     "run_service",
+    "service_http_app",
     "uvicorn_server",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -10,13 +10,21 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from .app import create_http_app
+from .authenticator import Authenticator
 from .health import ReadinessCheck
 from .settings import HttpSettings
 
 if TYPE_CHECKING:  # importing agentbus.http must not load the Kafka client
     from agentbus.bus import Bus
 
-__all__ = ["bus_lifespan", "bus_readiness_checks", "run_service", "uvicorn_server"]
+__all__ = [
+    "bus_lifespan",
+    "bus_readiness_checks",
+    "run_service",
+    "service_http_app",
+    "uvicorn_server",
+]
 
 
 def bus_lifespan(
@@ -74,3 +82,34 @@ def run_service(app: Any, settings: HttpSettings) -> None:
     server.run()
     if not server.started:
         raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
+
+
+def service_http_app(
+    *,
+    title: str,
+    version: str,
+    settings: HttpSettings,
+    bus: Bus,
+    start: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+) -> FastAPI:
+    """A service's HTTP app: keys/JWT from `settings`, `/readyz` on the bus's broker and
+    database, and a lifespan that runs `start` before serving and `stop` after."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await start()
+        try:
+            yield
+        finally:
+            await stop()
+
+    return create_http_app(
+        title=title,
+        version=version,
+        authenticator=Authenticator.from_settings(settings),
+        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.readiness_timeout_s),
+        lifespan=lifespan,
+        readiness_timeout_s=settings.readiness_timeout_s,
+        docs=settings.docs,
+    )
