@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, JsonValue
 
@@ -13,24 +13,43 @@ from ..types import ContentHash, Identifier, Millis, Name, ValueType, Version, W
 __all__ = [
     "AlertRaised",
     "AlertResolved",
+    "ApprovalFixture",
     "EvaluationCaseScored",
     "EvaluationCompleted",
     "EvaluationMarker",
 ]
 
 
+class ApprovalFixture(ValueType):
+    """How an approval step of an evaluation run is decided: declared, never asked of a human."""
+
+    outcome: Literal["approved", "rejected", "expired"] = Field(
+        description="The outcome the step receives, as if the approval service had decided"
+    )
+    decided_by: list[Name] = Field(
+        default_factory=list, description="Approver ids the outcome names (no real approver)"
+    )
+    reason: str | None = Field(default=None, max_length=1000, description="Approvers' comment")
+
+
 class EvaluationMarker(ValueType):
     """Marks a task (and its run's tool requests) as an evaluation, not production work.
 
     An evaluation run may run an approved, not yet published version; a `write` tool
-    answers from `fixtures` (tool name -> result) or is refused, never called; its
-    figures are kept out of production metrics.
+    answers from `fixtures` (tool name -> result) or is refused, never called; an
+    `approval` step is decided by `approvals` (step id -> outcome) or refused, never sent
+    to the approval service; its figures are kept out of production metrics.
     """
 
     evaluation_id: Identifier = Field(description="The evaluation this run belongs to")
     case_id: Identifier = Field(description="The dataset case the run executes")
     fixtures: dict[str, JsonValue] = Field(
         default_factory=dict, description="Tool name -> the result a write tool answers with"
+    )
+    approvals: dict[str, ApprovalFixture] = Field(
+        default_factory=dict,
+        description="Approval step id -> its declared outcome; an approval step without one "
+        "is refused (no approval request is ever created for an evaluation run)",
     )
 
 

@@ -14,12 +14,14 @@ from agentbus.telemetry import current_traceparent
 from contracts.audit import record, service_actor
 from contracts.base import Event
 from contracts.envelope import new_envelope
+from contracts.events.approval import ApprovalCancelRequested, ApprovalRequested
 from contracts.events.run import RunTimerFired, StepFailed, StepRetrying, TimerPurpose
 from contracts.events.task import TaskCompleted, TaskFailed
 from contracts.topics import topic_for_event
 from contracts.types import ErrorInfo, StepRef, Timings, WorkflowRef
 
 from .definition import WorkflowDefinition
+from .evaluation_approvals import fixture_audit, fixture_reply
 from .machine import decide
 from .metrics import RunMetrics
 from .requests import deterministic_id
@@ -199,8 +201,13 @@ class _Batch:
     async def carry_out(self, run: _Loaded, command: Command) -> None:
         state = run.state
         if isinstance(command, SendRequest):
+            if state.evaluation is not None and isinstance(command.payload, ApprovalRequested):
+                self.answer_from_fixture(state, command.payload, command.request_id)
+                return
             self.publish(state, command.payload, event_id=command.request_id)
         elif isinstance(command, Emit):
+            if state.evaluation is not None and isinstance(command.event, ApprovalCancelRequested):
+                return  # an evaluation run never sent the approval request it would withdraw
             self.publish(state, command.event)
             if isinstance(command.event, StepFailed | StepRetrying):
                 self.audit_step(state, command.event)
@@ -230,6 +237,22 @@ class _Batch:
             )
         elif isinstance(command, CompleteRun | FailRun):
             self.finish(state, command)
+
+    def answer_from_fixture(self, state: RunState, request: ApprovalRequested, rid: str) -> None:
+        """An evaluation run's approval: its case's declared outcome, no approval request."""
+        assert state.evaluation is not None
+        reply = fixture_reply(request, rid, state.evaluation, now=_now())
+        self.queue.append((state.run_id, reply))
+        audit = fixture_audit(
+            request,
+            rid,
+            state.evaluation,
+            reply,
+            tenant_id=state.tenant_id,
+            workflow=state.workflow,
+            traceparent=self.traceparent,
+        )
+        self.uow.publish(audit, topic=self.driver.topics("audit.log"))
 
     async def start_child(self, parent: RunState, command: StartChild) -> None:
         row = await DefinitionRepository(self.uow).runnable(command.workflow, command.version)
