@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
+    "ApprovalOutcome",
     "Case",
     "Check",
     "ContainsCheck",
@@ -110,6 +111,14 @@ Check = Annotated[
 ]
 
 
+class ApprovalOutcome(_Model):
+    """The declared decision of one approval step in a case (no human is asked)."""
+
+    outcome: Literal["approved", "rejected", "expired"]
+    decided_by: list[str] = Field(default_factory=list, description="approver ids it names")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class Case(_Model):
     """One evaluation case: a workflow input, what the output must satisfy, tags."""
 
@@ -120,6 +129,10 @@ class Case(_Model):
     tags: list[str] = Field(default_factory=list)
     fixtures: dict[str, Any] = Field(
         default_factory=dict, description="tool name -> result a write tool answers with"
+    )
+    approvals: dict[str, ApprovalOutcome] = Field(
+        default_factory=dict,
+        description="approval step id -> its declared outcome; an undeclared step is refused",
     )
 
     @model_validator(mode="after")
@@ -162,7 +175,12 @@ class Dataset(_Model):
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of workflow, name, thresholds and cases."""
-        return canonical_hash(self.model_dump(mode="json", by_alias=True))
+        body = self.model_dump(mode="json", by_alias=True)
+        for case in body["cases"]:
+            # Datasets from before approval fixtures keep their hash (and their gate verdicts).
+            if not case.get("approvals"):
+                case.pop("approvals", None)
+        return canonical_hash(body)
 
 
 def canonical_hash(value: Any) -> str:

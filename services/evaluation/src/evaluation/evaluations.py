@@ -11,6 +11,7 @@ from agentbus.storage import UnitOfWork
 from contracts.audit import record, service_actor
 from contracts.envelope import new_envelope
 from contracts.events.evaluation import (
+    ApprovalFixture,
     EvaluationCaseScored,
     EvaluationCompleted,
     EvaluationMarker,
@@ -155,7 +156,13 @@ class Evaluations:
             requested_by=actor,
             correlation_id=evaluation.id,
             evaluation=EvaluationMarker(
-                evaluation_id=evaluation.id, case_id=case.id, fixtures=case.fixtures
+                evaluation_id=evaluation.id,
+                case_id=case.id,
+                fixtures=case.fixtures,
+                approvals={
+                    step: ApprovalFixture.model_validate(declared.model_dump())
+                    for step, declared in case.approvals.items()
+                },
             ),
         )
 

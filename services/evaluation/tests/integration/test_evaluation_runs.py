@@ -39,6 +39,7 @@ CASES = jsonl(
         "expected": {"decision": "approve"},
         "checks": [{"type": "field", "path": "decision"}],
         "tags": ["large"],
+        "approvals": {"approve": {"outcome": "approved", "decided_by": ["dana"]}},
     },
     {
         "id": "late",
@@ -164,6 +165,11 @@ async def test_a_failing_version_is_refused_and_the_fixed_one_passes(
             "payments.refund": {"status": 200, "body": {"refund": "fixture-1"}}
         }
         assert all(t.workflow_version == "1.0.0" for t in submitted.values())
+        # The large case's approval step is decided by its declared outcome, not a human.
+        large = next(t for t in submitted.values() if t.evaluation.case_id == "large")
+        assert large.evaluation.approvals["approve"].outcome == "approved"
+        assert large.evaluation.approvals["approve"].decided_by == ["dana"]
+        assert small.evaluation.approvals == {}
 
         gate_query = {
             "workflow": "refunds",

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from evaluation.dataset import Dataset, DatasetError, Thresholds, parse_cases
+from evaluation.dataset import Dataset, DatasetError, Thresholds, canonical_hash, parse_cases
 from evaluation.domain import CaseOutcome, compare, percentile, summarize, verdict
 
 LINES = "\n".join(
@@ -47,6 +47,27 @@ def test_content_hash_is_canonical_and_changes_with_content() -> None:
     assert one.content_hash == same.content_hash
     assert one.content_hash != other.content_hash
     assert one.content_hash.startswith("sha256:")
+
+
+def test_approval_outcomes_are_declared_per_step_and_checked() -> None:
+    base = {"id": "a", "input": {}, "expected": 1}
+    plain = Dataset(workflow="w", name="d", cases=parse_cases(json.dumps(base)))
+    declared = {**base, "approvals": {"approve": {"outcome": "rejected", "reason": "no"}}}
+    [case] = parse_cases(json.dumps(declared))
+    assert case.approvals["approve"].outcome == "rejected"
+    # Declaring an outcome is content; declaring none keeps the hash datasets had before.
+    assert Dataset(workflow="w", name="d", cases=[case]).content_hash != plain.content_hash
+    assert plain.content_hash == canonical_hash(
+        {
+            "workflow": "w",
+            "name": "d",
+            "thresholds": Thresholds().model_dump(mode="json"),
+            "cases": [{**base, "checks": [], "tags": [], "fixtures": {}}],
+        }
+    )
+    wrong = {**base, "approvals": {"approve": {"outcome": "maybe"}}}
+    with pytest.raises(DatasetError, match=r"line 1: approvals\.approve\.outcome"):
+        parse_cases(json.dumps(wrong))
 
 
 def test_duplicate_case_ids_are_refused() -> None:
