@@ -16,8 +16,10 @@ from .service import (
     uvicorn_server,
 )
 from .settings import ApiKeyEntry, HttpSettings, JwtSettings
+from .tracing import UNTRACED_PATHS, telemetry_config
 
 __all__ = [
+    "UNTRACED_PATHS",
     "ApiError",
     "ApiKeyEntry",
     "ApiKeyStore",
@@ -46,5 +48,6 @@ __all__ = [
     "require_roles",
     "run_service",
     "service_http_app",
+    "telemetry_config",
     "uvicorn_server",
 ]

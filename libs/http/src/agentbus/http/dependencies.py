@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from .authenticator import AuthenticationError, Authenticator
 from .errors import ApiError
 from .principal import Principal
+from .tracing import mark_tenant
 
 __all__ = ["CurrentPrincipal", "current_principal", "get_authenticator", "require_roles"]
 
@@ -40,6 +41,7 @@ async def current_principal(
     except AuthenticationError as exc:
         raise ApiError(401, exc.code, exc.message, headers=_CHALLENGE) from exc
     request.state.principal = principal
+    mark_tenant(principal)
     return principal
 
 

@@ -14,9 +14,11 @@ from .app import create_http_app
 from .authenticator import Authenticator
 from .health import ReadinessCheck
 from .settings import HttpSettings
+from .tracing import FixedMeterProvider, FixedTracerProvider
 
 if TYPE_CHECKING:  # importing agentbus.http must not load the Kafka client
     from agentbus.bus import Bus
+    from agentbus.telemetry import Telemetry
 
 __all__ = [
     "bus_lifespan",
@@ -92,9 +94,12 @@ def service_http_app(
     bus: Bus,
     start: Callable[[], Awaitable[None]],
     stop: Callable[[], Awaitable[None]],
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
     """A service's HTTP app: keys/JWT from `settings`, `/readyz` on the bus's broker and
-    database, and a lifespan that runs `start` before serving and `stop` after."""
+    database, a lifespan that runs `start` before serving and `stop` after, and server
+    spans and request metrics through `telemetry` (default: through the bus's tracer and
+    meter, so they go where the service's consumer spans go)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -112,4 +117,8 @@ def service_http_app(
         lifespan=lifespan,
         readiness_timeout_s=settings.readiness_timeout_s,
         docs=settings.docs,
+        tracer_provider=(
+            telemetry.tracer_provider if telemetry else FixedTracerProvider(bus.tracer)
+        ),
+        meter_provider=(telemetry.meter_provider if telemetry else FixedMeterProvider(bus.meter)),
     )
