@@ -25,7 +25,7 @@ from .store import (
     OpsRunRepository,
     UsageRepository,
 )
-from .tables import AlertStateRow, OpsRunRow
+from .tables import OpsRunRow
 
 __all__ = ["AgentOps", "VersionFigures", "figures"]
 
@@ -157,13 +157,13 @@ class AgentOps:
         for rule in self.rules:
             if rule.tenant != uow.tenant_id or rule.workflow != workflow:
                 continue
+            if rule.metric == "budget_used_fraction":
+                continue  # watched on usage.records (budget.py)
             since = datetime.now(UTC) - timedelta(seconds=rule.window_s)
-            seen = await figures(uow, rule.workflow, rule.version, since)
+            seen = await figures(uow, workflow, rule.version, since)
             value = _metric(seen, rule.metric)
             states = AlertStateRepository(uow)
-            state = await states.get(uow.tenant_id, rule.name) or AlertStateRow(
-                tenant_id=uow.tenant_id, rule=rule.name
-            )
+            state = await states.locked(rule.name)
             crossed = value is not None and seen.runs >= rule.min_runs and value > rule.threshold
             if crossed == state.firing:
                 continue
@@ -173,7 +173,7 @@ class AgentOps:
             if crossed:
                 event = AlertRaised(
                     rule=rule.name,
-                    workflow=rule.workflow,
+                    workflow=workflow,
                     version=rule.version,
                     metric=rule.metric,
                     value=float(value or 0),
@@ -184,7 +184,7 @@ class AgentOps:
             else:
                 event = AlertResolved(
                     rule=rule.name,
-                    workflow=rule.workflow,
+                    workflow=workflow,
                     version=rule.version,
                     metric=rule.metric,
                     value=float(value or 0),

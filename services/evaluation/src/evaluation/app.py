@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
 from agentbus.http import service_http_app
+from agentbus.storage import UnitOfWork
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+from contracts.envelope import Envelope
 from contracts.topics import topic
 
 from . import __version__
 from .agentops import AgentOps
 from .api import evaluation_router
+from .budget import BudgetAlerts
 from .evaluations import Evaluations, Topics
 from .gate import Gate
 from .handlers import ScoreFinishedTask, record_usage
@@ -70,7 +74,13 @@ def create_app(
     scorer = ScoreFinishedTask(evaluations, judge_for)
     for name in ("tasks.completed", "tasks.failed"):
         bus.io_consumer(topics(name), scorer, event_types=_types(name))
-    bus.consumer(topics("usage.records"), event_types=_types("usage.records"))(record_usage)
+    budgets = BudgetAlerts(topics, settings.alerts)
+
+    async def on_usage(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        await record_usage(envelope, uow)
+        await budgets.on_usage(envelope, uow)
+
+    bus.consumer(topics("usage.records"), event_types=_types("usage.records"))(on_usage)
     ops = AgentOps(topics, settings.alerts, telemetry.meter_provider.get_meter("evaluation"))
     bus.consumer(topics("runs.events"), event_types=_types("runs.events"))(ops.on_run_event)
     webhooks = AlertWebhooks(settings.webhooks, settings.webhook_timeout_s)

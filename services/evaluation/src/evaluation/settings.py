@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentbus.bus import BusSettings
@@ -52,16 +53,41 @@ class WebhookTarget(BaseModel):
 
 
 class AlertRule(BaseModel):
-    """A threshold over a window on one workflow's production runs."""
+    """A threshold over a window on one workflow's production runs, or on a tenant's budget.
+
+    `budget_used_fraction` watches the tenant's model spend (usage.records) against
+    `budget_usd`, the model-router's limit for the tenant over `budget_period`: it fires
+    once when the spend of the current period reaches `threshold` (e.g. 0.8) of it and
+    resolves when a new period starts below it. `workflow` does not apply to it.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)
     tenant: str
-    workflow: str
+    workflow: str | None = Field(default=None, description="required except for budget rules")
     version: str | None = None
-    metric: Literal["error_rate", "cost_per_run_usd", "latency_p95_ms", "dlq_count"]
+    metric: Literal[
+        "error_rate", "cost_per_run_usd", "latency_p95_ms", "dlq_count", "budget_used_fraction"
+    ]
     threshold: float
     window_s: int = Field(default=300, ge=1)
     min_runs: int = Field(default=1, ge=1, description="runs in the window before it can fire")
+    budget_usd: Decimal | None = Field(
+        default=None, gt=0, description="budget rules: the router's limit for the tenant"
+    )
+    budget_period: Literal["day", "month"] = Field(
+        default="month", description="budget rules: the router's period the limit is for"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> AlertRule:
+        if self.metric == "budget_used_fraction":
+            if self.budget_usd is None:
+                raise ValueError(f"alert rule {self.name!r}: a budget rule needs budget_usd")
+            if not 0 < self.threshold <= 1:
+                raise ValueError(f"alert rule {self.name!r}: threshold is a fraction in (0, 1]")
+        elif self.workflow is None:
+            raise ValueError(f"alert rule {self.name!r}: metric {self.metric} needs a workflow")
+        return self
 
 
 class EvaluationBusSettings(BusSettings):

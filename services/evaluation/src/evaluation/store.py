@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sl_insert
 from sqlmodel import col, select
 
 from agentbus.storage import TenantRepository
@@ -19,6 +21,7 @@ from .tables import (
     EvaluationRow,
     OpsRunRow,
     OverrideRow,
+    SpendRow,
     UsageRow,
 )
 
@@ -29,6 +32,7 @@ __all__ = [
     "EvaluationRepository",
     "OpsRunRepository",
     "OverrideRepository",
+    "SpendRepository",
     "UsageRepository",
     "case_outcomes",
 ]
@@ -163,6 +167,45 @@ class AlertStateRepository(TenantRepository[AlertStateRow]):
     """Firing state of alert rules."""
 
     model = AlertStateRow
+
+    async def locked(self, rule: str) -> AlertStateRow:
+        """The rule's state, created if new and row-locked until commit.
+
+        Two replicas checking one rule at once would otherwise both see it quiet and both
+        raise it (or both insert its row, one failing). SQLite serialises writers anyway.
+        """
+        values = {
+            "tenant_id": self.tenant_id,
+            "rule": rule,
+            "firing": False,
+            "changed_at": datetime.now(UTC),
+        }
+        table = AlertStateRow.__table__  # type: ignore[attr-defined]
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sl_insert
+        await self.session.exec(insert(table).values(**values).on_conflict_do_nothing())
+        query = (
+            self.query()
+            .where(col(AlertStateRow.rule) == rule)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.exec(query)).one()
+
+
+class SpendRepository(TenantRepository[SpendRow]):
+    """Every metered model call of the tenant (budget alerts)."""
+
+    model = SpendRow
+
+    async def total(self, first_day: str, last_day: str) -> Decimal:
+        """Cost over the days `first_day`..`last_day` (YYYY-MM-DD, inclusive)."""
+        query = (
+            select(func.sum(SpendRow.cost_usd))
+            .where(col(SpendRow.tenant_id) == self.tenant_id)
+            .where(col(SpendRow.day) >= first_day)
+            .where(col(SpendRow.day) <= last_day)
+        )
+        return Decimal((await self.session.exec(query)).one() or 0)
 
 
 async def case_outcomes(cases: Sequence[CaseRow], usage: UsageRepository) -> list[CaseOutcome]:

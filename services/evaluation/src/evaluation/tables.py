@@ -19,6 +19,7 @@ __all__ = [
     "EvaluationRow",
     "OpsRunRow",
     "OverrideRow",
+    "SpendRow",
     "UsageRow",
     "evaluation_metadata",
 ]
@@ -115,6 +116,18 @@ class UsageRow(_Table, table=True):
     cost_usd: Decimal = _usd()
 
 
+class SpendRow(_Table, table=True):
+    """One metered model call of a tenant (any, with or without a run), for budget alerts."""
+
+    __tablename__ = "evaluation_spend"
+
+    event_id: str = Field(primary_key=True, max_length=256)
+    tenant_id: str = Field(max_length=255, index=True)
+    day: str = Field(max_length=10, index=True, description="YYYY-MM-DD (UTC) it counts on")
+    tokens: int
+    cost_usd: Decimal = _usd()
+
+
 class OverrideRow(_Table, table=True):
     """An administrator's override of the gate for one exact content hash."""
 
@@ -158,3 +171,6 @@ class AlertStateRow(_Table, table=True):
     firing: bool = False
     value: float | None = None
     changed_at: datetime = _when()
+    period: str | None = Field(
+        default=None, max_length=10, description="budget rules: the period of the last change"
+    )
