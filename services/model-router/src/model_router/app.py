@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
 from agentbus.bus.background import BackgroundLoop
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app, run_service
+from agentbus.http import run_service, service_http_app
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
 
 from .api import api_router
@@ -108,27 +105,25 @@ def create_app(settings: ModelRouterSettings | None = None) -> FastAPI:
 
     sweeper = BackgroundLoop("model-router-stale-holds", sweep, settings.stale_hold_after_s / 3)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def start() -> None:
         await bus.start()  # upgrades the bus's and the router's tables first
         sweeper.start()
-        try:
-            yield
-        finally:
-            await sweeper.stop()
-            await bus.stop()
-            for provider in router.providers.values():
-                await provider.aclose()
-            telemetry.shutdown()
 
-    app = create_http_app(
+    async def stop() -> None:
+        await sweeper.stop()
+        await bus.stop()
+        for provider in router.providers.values():
+            await provider.aclose()
+        telemetry.shutdown()
+
+    app = service_http_app(
         title="agentbus model-router",
         version="1",
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        start=start,
+        stop=stop,
+        telemetry=telemetry,
     )
     app.include_router(api_router(service, bus.uow))
     app.state.bus = bus
