@@ -20,7 +20,7 @@ from .catalog import grant_all, import_mcp_server, register_files
 from .domain import SHARED_TENANT
 from .files import BUNDLED_TOOLS
 from .mcp_tools import McpConnections
-from .repositories import DefinitionRepository, GrantRepository
+from .repositories import CallRepository, DefinitionRepository, GrantRepository
 from .secrets import SecretResolver
 from .settings import ToolExecutorSettings
 from .store import MIGRATIONS
@@ -43,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     glist.add_argument("--tenant", required=True)
     gload = grants.add_parser("load", help="put every grant of a YAML grants file")
     gload.add_argument("file", type=Path)
+    calls = sub.add_parser("calls", help="the idempotency store").add_subparsers(dest="action")
+    unknown = calls.add_parser("unknown", help="calls whose outcome is unknown (reconcile them)")
+    unknown.add_argument("--tenant", required=True)
+    resolve = calls.add_parser("resolve", help="record what an unknown call really did")
+    resolve.add_argument("--tenant", required=True)
+    resolve.add_argument("key", help="the idempotency key")
+    verdict = resolve.add_mutually_exclusive_group(required=True)
+    verdict.add_argument(
+        "--applied", metavar="RESULT_JSON", help="it took effect: replay this result"
+    )
+    verdict.add_argument(
+        "--not-applied", action="store_true", help="it did not: the next attempt calls again"
+    )
     mcp = sub.add_parser("mcp", help="MCP servers").add_subparsers(dest="action")
     mimport = mcp.add_parser("import", help="import a configured MCP server's tools")
     mimport.add_argument("server")
@@ -67,10 +80,14 @@ def run(argv: list[str] | None = None) -> int:
         ("grants", "list"): lambda uow: _list_grants(uow, args.tenant),
         ("grants", "load"): lambda uow: grant_all(uow, args.file),
         ("mcp", "import"): lambda uow: _import(uow, settings, args.server),
+        ("calls", "unknown"): lambda uow: _list_unknown(uow, args.tenant),
+        ("calls", "resolve"): lambda uow: _resolve(uow, args),
     }[(args.command, args.action)]
     if settings.bus.database_url.startswith("sqlite:///./var/"):
         Path("var").mkdir(exist_ok=True)
     result = asyncio.run(_with_database(settings, action))
+    if result is False:
+        return 1
     if isinstance(result, int) and not isinstance(result, bool):
         print(result)
     return 0
@@ -106,6 +123,25 @@ async def _list_grants(uow: UnitOfWorkFactory, tenant: str) -> None:
     async with uow(tenant) as unit:
         for grant in await GrantRepository(unit).all():
             print(json.dumps(grant.model_dump()))
+
+
+async def _list_unknown(uow: UnitOfWorkFactory, tenant: str) -> None:
+    async with uow(tenant) as unit:
+        for row in await CallRepository(unit).unresolved():
+            line = {"idempotency_key": row.idempotency_key, "tool": row.tool}
+            line |= {"version": row.version, "since": row.updated_at.isoformat()}
+            print(json.dumps(line))
+
+
+async def _resolve(uow: UnitOfWorkFactory, args: argparse.Namespace) -> bool:
+    applied = args.applied is not None
+    result = json.loads(args.applied) if applied else None
+    async with uow(args.tenant) as unit:
+        done = await CallRepository(unit).resolve(args.key, applied=applied, result=result)
+        await unit.commit()
+    if not done:
+        print(f"no unknown call under key {args.key!r}", file=sys.stderr)
+    return done
 
 
 async def _import(uow: UnitOfWorkFactory, settings: ToolExecutorSettings, server: str) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.events.tool import arguments_sha256, canonical_json
 
 __all__ = [
+    "OUTCOME_UNKNOWN",
     "SHARED_TENANT",
     "Denial",
     "Grant",
@@ -20,9 +21,11 @@ __all__ = [
     "ToolDefinition",
     "ToolError",
     "arguments_sha256",
+    "at_most_once",
     "authorize",
     "canonical_json",
     "check_approval",
+    "outcome_unknown",
 ]
 
 SHARED_TENANT = "*"
@@ -103,13 +106,42 @@ class ToolError(Exception):
     """A tool call that did not produce a result; `retryable` marks transient causes."""
 
     def __init__(
-        self, code: str, message: str, *, retryable: bool = False, denied: bool = False
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        denied: bool = False,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retryable = retryable
         self.denied = denied
+        self.details = details or {}
+
+
+OUTCOME_UNKNOWN = "tool.outcome_unknown"
+"""Error code of an at-most-once call that started and never recorded how it ended."""
+
+
+def outcome_unknown(key: str, tool: str, why: str) -> ToolError:
+    """The classified failure of a call that may or may not have taken effect."""
+    return ToolError(
+        OUTCOME_UNKNOWN,
+        f"the outcome of {tool!r} under idempotency key {key!r} is unknown ({why}); it is not "
+        "idempotent, so it is not called again: reconcile it with the tool's system "
+        "(tool-executor calls resolve) before retrying",
+        details={"idempotency_key": key, "needs_reconciliation": True},
+    )
+
+
+def at_most_once(definition: ToolDefinition, *, forwards_key: bool) -> bool:
+    """True for a write that may not run twice: not idempotent, and no key reaches the tool."""
+    return definition.side_effect is SideEffect.WRITE and not (
+        definition.idempotent or forwards_key
+    )
 
 
 def authorize(

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .domain import ToolError, canonical_json
+from .domain import ToolDefinition, ToolError, canonical_json
 from .implementations import Implementations
 from .schemas import first_problem
 from .settings import CallRetry, Limits
@@ -44,17 +44,30 @@ class Executor:
         self.retry = retry
         self.limits = limits
 
-    async def execute(self, call: ToolCall) -> CallOutcome:
-        """Call with retries for transient failures; never raises for a tool's own failure."""
+    def forwards_key(self, definition: ToolDefinition) -> bool:
+        """True when the implementation hands the idempotency key on (HTTP: a header)."""
+        try:
+            tool = self.implementations.get(definition.implementation)
+        except ToolError:
+            return False  # the call fails anyway; treat it as the strict case
+        return bool(getattr(tool, "forwards_idempotency_key", False))
+
+    async def execute(self, call: ToolCall, *, at_most_once: bool = False) -> CallOutcome:
+        """Call with retries for transient failures; never raises for a tool's own failure.
+
+        An at-most-once call is attempted once: a retry after a timeout could repeat an
+        effect that did happen.
+        """
         started = time.monotonic()
         retried: list[str] = []
         attempt = 0
+        max_attempts = 1 if at_most_once else self.retry.max_attempts
         while True:
             attempt += 1
             try:
                 result = await self._attempt(call)
             except ToolError as failure:
-                if failure.retryable and attempt < self.retry.max_attempts:
+                if failure.retryable and attempt < max_attempts:
                     retried.append(failure.code)
                     log.warning(
                         "transient tool failure, retrying",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +15,22 @@ from agentbus.telemetry import bind_log_context
 from contracts.envelope import Envelope
 from contracts.events.tool import ToolRequested
 
-from .domain import Denial, SideEffect, ToolDefinition, authorize, check_approval
+from .domain import (
+    OUTCOME_UNKNOWN,
+    Denial,
+    SideEffect,
+    ToolDefinition,
+    ToolError,
+    at_most_once,
+    authorize,
+    check_approval,
+    outcome_unknown,
+)
 from .egress import EgressPolicy
 from .executor import CallOutcome, Executor
 from .replies import completed_envelopes
 from .repositories import (
+    UNKNOWN,
     ApprovalRepository,
     CallRepository,
     DefinitionRepository,
@@ -26,14 +39,17 @@ from .repositories import (
 from .schemas import first_problem
 from .secrets import SecretResolver
 from .settings import Limits
+from .store import CallRow
 from .tools import ToolCall
 
 __all__ = ["ExecuteTool", "Plan"]
 
+log = logging.getLogger("tool_executor.handlers")
+
 
 @dataclass(frozen=True)
 class Plan:
-    """What prepare decided: deny, replay a stored result, or run `call`."""
+    """What prepare decided: deny, replay a stored result, report `unknown`, or run `call`."""
 
     request: ToolRequested
     definition: ToolDefinition | None = None
@@ -43,6 +59,8 @@ class Plan:
     replay: bool = False
     call: ToolCall | None = None
     reserved: bool = False
+    at_most_once: bool = False
+    unknown: ToolError | None = None
 
 
 class ExecuteTool:
@@ -98,23 +116,19 @@ class ExecuteTool:
             denial = await self._approval_problem(definition, request, uow)
         if denial is not None or grant is None:
             return Plan(request, definition, denial=denial)
-        reserved = False
+        reserved = strict = False
         if definition.side_effect is SideEffect.WRITE:
+            strict = at_most_once(definition, forwards_key=self.executor.forwards_key(definition))
             stored = await CallRepository(uow).reserve(
                 request.idempotency_key,
                 event_id=envelope.id,
                 tool=definition.name,
                 version=definition.version,
                 lease_s=self.limits.reservation_lease_s,
+                at_most_once=strict,
             )
             if stored is not None:
-                return Plan(
-                    request,
-                    definition,
-                    stored=stored.result,
-                    stored_duration_ms=stored.duration_ms,
-                    replay=True,
-                )
+                return _decided_plan(request, definition, stored)
             reserved = True
         call = ToolCall(
             definition=definition,
@@ -124,15 +138,28 @@ class ExecuteTool:
             secrets=self.secrets,
             egress=EgressPolicy(hosts=grant.hosts, allowed_networks=grant.allowed_networks),
         )
-        return Plan(request, definition, call=call, reserved=reserved)
+        return Plan(request, definition, call=call, reserved=reserved, at_most_once=strict)
 
     async def perform(self, plan: Plan, ctx: IoContext) -> tuple[Plan, CallOutcome | None]:
         """Run the call (no transaction is open here); denials and replays pass through."""
-        if plan.call is None:
-            return plan, None
         step = plan.request.step
         with bind_log_context(step_id=step.step_id, tool=plan.request.tool):
-            return plan, await self.executor.execute(plan.call)
+            if plan.unknown is not None:
+                log.warning(
+                    "call outcome unknown: not called again",
+                    extra={"fields": {"idempotency_key": plan.request.idempotency_key}},
+                )
+                return plan, CallOutcome(error=plan.unknown)
+            if plan.call is None:
+                return plan, None
+            outcome = await self.executor.execute(plan.call, at_most_once=plan.at_most_once)
+        error = outcome.error
+        if plan.at_most_once and error is not None and error.code == "tool.timeout":
+            # The request was sent and no answer came: it may have taken effect.
+            why = "the call timed out after it was sent"
+            unknown = outcome_unknown(plan.request.idempotency_key, plan.request.tool, why)
+            outcome = dataclasses.replace(outcome, error=unknown)
+        return plan, outcome
 
     async def record(
         self, envelope: Envelope[Any], result: tuple[Plan, CallOutcome | None], uow: UnitOfWork
@@ -149,6 +176,8 @@ class ExecuteTool:
                     tool=plan.definition.name,
                     version=plan.definition.version,
                 )
+            elif outcome.error is not None and outcome.error.code == OUTCOME_UNKNOWN:
+                await calls.mark_unknown(plan.request.idempotency_key)
             else:
                 await calls.release(plan.request.idempotency_key)
         for reply in completed_envelopes(envelope, plan, outcome, service=self.service):
@@ -187,6 +216,20 @@ class ExecuteTool:
             approved_hash=row.arguments_sha256 if same_step else None,
             approved=row.outcome == "approved",
         )
+
+
+def _decided_plan(request: ToolRequested, definition: ToolDefinition, row: CallRow) -> Plan:
+    """The key's row decides: replay the stored result, or report the unknown outcome."""
+    if row.state == UNKNOWN:
+        why = "an earlier attempt started and never recorded how it ended"
+        return Plan(
+            request,
+            definition,
+            unknown=outcome_unknown(request.idempotency_key, definition.name, why),
+        )
+    return Plan(
+        request, definition, stored=row.result, stored_duration_ms=row.duration_ms, replay=True
+    )
 
 
 def _evaluation_plan(request: ToolRequested, definition: ToolDefinition) -> Plan:

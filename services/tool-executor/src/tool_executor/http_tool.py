@@ -31,6 +31,8 @@ class HttpRequestTool:
     the first request's origin.
     """
 
+    forwards_idempotency_key = True  # every request carries the `Idempotency-Key` header
+
     def __init__(
         self,
         *,

@@ -108,7 +108,7 @@ def _result(
         code=failure.code,
         message=failure.message,
         retryable=failure.retryable,
-        details={"attempts": outcome.attempts},
+        details={"attempts": outcome.attempts, **failure.details},
     )
     status = ToolStatus.DENIED if failure.denied else ToolStatus.FAILED
     return status, None, error, outcome.duration_ms, outcome.attempts

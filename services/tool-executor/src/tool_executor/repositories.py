@@ -31,6 +31,10 @@ class DefinitionConflictError(ValueError):
     """A registered version may not change; publish a new version instead."""
 
 
+RUNNING, SUCCEEDED, UNKNOWN = "running", "succeeded", "unknown"
+"""States of a `tool_calls` row: attempt started, result stored, outcome unknown."""
+
+
 class CallInFlightError(TransientError):
     """Another delivery of the same idempotency key is running; try again later."""
 
@@ -131,12 +135,22 @@ class CallRepository(TenantRepository[CallRow]):
     model = CallRow
 
     async def reserve(
-        self, key: str, *, event_id: str, tool: str, version: str, lease_s: float
+        self,
+        key: str,
+        *,
+        event_id: str,
+        tool: str,
+        version: str,
+        lease_s: float,
+        at_most_once: bool = False,
     ) -> CallRow | None:
-        """The stored result when the key already succeeded; otherwise reserve it (None).
+        """Reserve the key (None), or the row that decides instead: succeeded or unknown.
 
-        A live reservation by another event raises CallInFlightError (transient); the same
-        event (a redelivery after a crash) or an expired lease takes the reservation over.
+        The reservation is the "attempt started" marker, committed before the call. A live
+        reservation by another event raises CallInFlightError (transient). Otherwise a
+        reservation still there means an attempt started and never recorded its end (a
+        crash): the same event or an expired lease takes it over and calls again, unless
+        the call is `at_most_once`, whose row then turns `unknown` and is returned.
         """
         row = await self.get(self.tenant_id, key)
         now = utcnow()
@@ -146,7 +160,7 @@ class CallRepository(TenantRepository[CallRow]):
                 CallRow(
                     tenant_id=self.tenant_id,
                     idempotency_key=key,
-                    state="running",
+                    state=RUNNING,
                     owner_event_id=event_id,
                     lease_until=lease_until,
                     tool=tool,
@@ -160,10 +174,14 @@ class CallRepository(TenantRepository[CallRow]):
                     f"idempotency key {key!r} was reserved concurrently"
                 ) from exc
             return None
-        if row.state == "succeeded":
+        if row.state in (SUCCEEDED, UNKNOWN):
             return row
         if row.owner_event_id != event_id and _aware(row.lease_until) > now:
             raise CallInFlightError(f"idempotency key {key!r} is being executed by another event")
+        if at_most_once:
+            row.state, row.updated_at = UNKNOWN, now
+            self.add(row)
+            return row
         row.owner_event_id, row.lease_until, row.updated_at = event_id, lease_until, now
         self.add(row)
         return None
@@ -178,14 +196,14 @@ class CallRepository(TenantRepository[CallRow]):
             update(CallRow)
             .where(col(CallRow.tenant_id) == self.tenant_id)
             .where(col(CallRow.idempotency_key) == key)
-            .values(state="succeeded", result=result, duration_ms=duration_ms, updated_at=now)
+            .values(state=SUCCEEDED, result=result, duration_ms=duration_ms, updated_at=now)
         )
         if updated.rowcount == 0:
             self.add(
                 CallRow(
                     tenant_id=self.tenant_id,
                     idempotency_key=key,
-                    state="succeeded",
+                    state=SUCCEEDED,
                     owner_event_id="",
                     lease_until=now,
                     tool=tool,
@@ -198,8 +216,34 @@ class CallRepository(TenantRepository[CallRow]):
     async def release(self, key: str) -> None:
         """Drop a running reservation after a failure, so a later attempt may run."""
         row = await self.get(self.tenant_id, key)
-        if row is not None and row.state == "running":
+        if row is not None and row.state == RUNNING:
             await self.session.delete(row)
+
+    async def mark_unknown(self, key: str) -> None:
+        """The call may have taken effect and did not say: hold the key for an operator."""
+        row = await self.get(self.tenant_id, key)
+        if row is not None and row.state == RUNNING:
+            row.state, row.updated_at = UNKNOWN, utcnow()
+            self.add(row)
+
+    async def unresolved(self) -> list[CallRow]:
+        """Calls whose outcome is unknown (operators reconcile them), oldest first."""
+        rows = await self.find(col(CallRow.state) == UNKNOWN)
+        return sorted(rows, key=lambda r: _aware(r.updated_at))
+
+    async def resolve(self, key: str, *, applied: bool, result: Any = None) -> bool:
+        """An operator's verdict on an unknown call: applied (later deliveries replay
+        `result`) or not applied (the key is freed and the next attempt calls again)."""
+        row = await self.get(self.tenant_id, key)
+        if row is None or row.state != UNKNOWN:
+            return False
+        if applied:
+            row.state, row.result, row.updated_at = SUCCEEDED, result, utcnow()
+            self.add(row)
+        else:
+            await self.session.delete(row)
+            await self.session.flush()
+        return True
 
 
 class ApprovalRepository(TenantRepository[ApprovalRow]):

@@ -33,6 +33,9 @@ class Tool(Protocol):
     """A tool implementation: built-in, plug-in (entry point) or MCP-backed.
 
     Return a JSON value; raise `ToolError` with `retryable=True` for transient causes.
+    An implementation that hands `call.idempotency_key` to the remote side (so the remote
+    side runs one effect per key) sets the class attribute `forwards_idempotency_key = True`;
+    without it, a non-idempotent write runs at most once (ADR 0300).
     """
 
     async def run(self, call: ToolCall) -> Any: ...

@@ -1,11 +1,13 @@
 """A real MCP server over stdio for the tests: `add` (read-only) and `append_note` (writes).
 
 Run as `python mcp_calc_server.py NOTES_FILE`; `append_note` appends one line to the file,
-so a test can count executions from outside the process.
+so a test can count executions from outside the process. `append_note` with `hold_s`
+answers only that long after its effect, leaving a window to kill the executor in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -29,11 +31,16 @@ def add(a: int, b: int) -> Sum:
 
 
 @server.tool()
-def append_note(text: str) -> str:
-    """Append a note to the notes file."""
+async def append_note(text: str, hold_s: float = 0) -> str:
+    """Append a note to the notes file (then wait `hold_s` seconds before answering)."""
+    _append(text)
+    await asyncio.sleep(hold_s)
+    return f"noted {len(text)} characters"
+
+
+def _append(text: str) -> None:
     with NOTES.open("a") as notes:
         notes.write(text + "\n")
-    return f"noted {len(text)} characters"
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True))

@@ -1,0 +1,146 @@
+"""At-most-once writes, on SQLite and PostgreSQL: a write tool that is neither idempotent nor
+handed the idempotency key is never called twice for one key. A started attempt that never
+recorded its end (a crash) ends as `tool.outcome_unknown` until an operator resolves it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from tool_executor.domain import Grant, Implementation, SideEffect, ToolDefinition
+from tool_executor.repositories import CallRepository
+from tool_executor.tools import ToolCall
+
+from contracts.events.tool import ToolStatus
+
+pytestmark = pytest.mark.integration
+
+
+class CountingTool:
+    """A write with no idempotency of its own: every call is one more effect."""
+
+    def __init__(self, hold_s: float = 0.0) -> None:
+        self.calls: list[str] = []
+        self.hold_s = hold_s
+
+    async def run(self, call: ToolCall) -> Any:
+        self.calls.append(call.idempotency_key)
+        await asyncio.sleep(self.hold_s)
+        return {"posted": len(self.calls)}
+
+
+async def _ledger(harness: Any, tool: CountingTool, **changes: Any) -> None:
+    harness.service.implementations.builtins["test.ledger"] = tool
+    definition = ToolDefinition(
+        name="ledger.post",
+        version="1",
+        side_effect=SideEffect.WRITE,
+        timeout_s=2,
+        implementation=Implementation(kind="builtin", name="test.ledger"),
+    ).model_copy(update=changes)
+    await harness.define(definition)
+    await harness.grant("acme", Grant(tool="ledger.post"))
+
+
+async def _started_then_crashed(harness: Any, envelope: Any) -> None:
+    """What a SIGKILL after the call leaves: prepare's committed reservation, nothing else."""
+    async with harness.service.bus.uow(envelope.tenantid) as uow:
+        await harness.service.execute.prepare(envelope, uow)
+        await uow.commit()
+
+
+async def test_a_started_attempt_is_not_called_again_and_reports_the_unknown_outcome(
+    harness: Any,
+) -> None:
+    tool = CountingTool()
+    await _ledger(harness, tool)
+    first = harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+    await _started_then_crashed(harness, first)
+
+    redelivered, audit = await harness.run(first)
+    assert redelivered.status is ToolStatus.FAILED
+    assert redelivered.error.code == "tool.outcome_unknown"
+    assert redelivered.error.retryable is False
+    assert redelivered.error.details["needs_reconciliation"] is True
+    assert redelivered.error.details["idempotency_key"] == "run-1:post:1"
+    assert "reconcile" in redelivered.error.message
+    assert audit.error_code == "tool.outcome_unknown"
+    # The planner retrying the step under the same key is not called either.
+    again, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:post:1"))
+    assert again.error.code == "tool.outcome_unknown"
+    assert tool.calls == []
+    # Another key is unaffected.
+    other, _ = await harness.run(harness.request("ledger.post", {"amount": 6}, key="run-2:post:1"))
+    assert other.status is ToolStatus.SUCCEEDED
+    assert tool.calls == ["run-2:post:1"]
+
+    # The operator finds it applied: later deliveries replay the result they record.
+    async with harness.service.bus.uow("acme") as uow:
+        unknown = await CallRepository(uow).unresolved()
+        assert [row.idempotency_key for row in unknown] == ["run-1:post:1"]
+        assert await CallRepository(uow).resolve("run-1:post:1", applied=True, result={"ok": 1})
+        await uow.commit()
+    replayed, _ = await harness.run(
+        harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+    )
+    assert replayed.status is ToolStatus.SUCCEEDED
+    assert replayed.result == {"ok": 1}
+    assert tool.calls == ["run-2:post:1"]
+
+
+async def test_a_tool_declared_idempotent_is_called_again_after_a_crash(harness: Any) -> None:
+    tool = CountingTool()
+    await _ledger(harness, tool, idempotent=True)
+    envelope = harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+    await _started_then_crashed(harness, envelope)
+    redelivered, _ = await harness.run(envelope)
+    assert redelivered.status is ToolStatus.SUCCEEDED
+    assert tool.calls == ["run-1:post:1"]
+
+
+async def test_a_timed_out_at_most_once_call_is_tried_once_and_held_until_resolved(
+    harness: Any,
+) -> None:
+    tool = CountingTool(hold_s=5)  # longer than the definition's 2 s timeout
+    await _ledger(harness, tool)
+    timed_out, _ = await harness.run(
+        harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+    )
+    assert timed_out.status is ToolStatus.FAILED
+    assert timed_out.error.code == "tool.outcome_unknown"
+    assert "timed out after it was sent" in timed_out.error.message
+    assert tool.calls == ["run-1:post:1"]  # no retry of a call that may have taken effect
+    tool.hold_s = 0
+    held, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:post:1"))
+    assert held.error.code == "tool.outcome_unknown"
+    assert len(tool.calls) == 1
+
+    # The operator finds it did not happen: the next attempt calls again.
+    async with harness.service.bus.uow("acme") as uow:
+        assert await CallRepository(uow).resolve("run-1:post:1", applied=False)
+        assert not await CallRepository(uow).resolve("run-1:post:1", applied=False)
+        await uow.commit()
+    retried, _ = await harness.run(
+        harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+    )
+    assert retried.status is ToolStatus.SUCCEEDED
+    assert len(tool.calls) == 2
+
+
+async def test_a_failure_the_tool_reports_frees_the_key(harness: Any) -> None:
+    class Refusing(CountingTool):
+        async def run(self, call: ToolCall) -> Any:
+            from tool_executor.domain import ToolError
+
+            self.calls.append(call.idempotency_key)
+            raise ToolError("tool.ledger_closed", "the ledger is closed")
+
+    tool = Refusing()
+    await _ledger(harness, tool)
+    for _ in range(2):
+        failed, _ = await harness.run(
+            harness.request("ledger.post", {"amount": 5}, key="run-1:post:1")
+        )
+        assert failed.error.code == "tool.ledger_closed"
+    assert len(tool.calls) == 2  # a definite failure is no unknown outcome
