@@ -101,6 +101,12 @@ def _request(tool: str, url: str) -> Any:
     )
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -140,6 +146,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     n = args.throughput_calls
     envelopes = [_request(f"bench.{args.throughput_side_effect}", url) for _ in range(n)]
     futures = [replies.expect(e.id) for e in envelopes]
+    cpu_started = _cpu_s(args.executor_pid)
     started = time.perf_counter()
     for envelope in envelopes:
         key, value, headers = raw_record(envelope)
@@ -147,6 +154,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     await producer.flush()
     finished = await asyncio.wait_for(asyncio.gather(*futures), args.timeout_s)
     elapsed = max(finished) - started
+    cpu_ms = (_cpu_s(args.executor_pid) - cpu_started) * 1000 / n
     # Baseline: the same calls made directly with the concurrency the bus allows.
     # (16 httpx pools used in turn, like the executor's HTTP tool: one pool caps concurrency.)
     limit = asyncio.Semaphore(args.max_in_flight)
@@ -166,6 +174,11 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
         f"throughput ({args.throughput_side_effect} tool, {args.tool_ms} ms each, {n} calls, "
         f"one process): {n / elapsed:8.1f} calls/s   | direct, {args.max_in_flight} "
         f"concurrent: {n / direct_elapsed:8.1f} calls/s   | target >= 500"
+    )
+    # Wall figures depend on what else the (shared) machine runs; CPU per call does not.
+    print(
+        f"executor CPU per call: {cpu_ms:6.2f} ms (user+system of the executor process)   "
+        f"| one core's ceiling at that cost: {1000 / cpu_ms:8.1f} calls/s"
     )
     # Calls in flight on average: at 100 ms a call, 500 calls/s needs 50 at once.
     print(
@@ -258,6 +271,7 @@ async def main(args: argparse.Namespace) -> None:
             stdout=log,
             stderr=log,
         )
+        args.executor_pid = executor.pid
         producer = AIOKafkaProducer(
             bootstrap_servers=args.bootstrap, acks="all", linger_ms=5, enable_idempotence=True
         )
