@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,15 +21,14 @@ from .settings import AlertRule
 from .store import (
     AlertStateRepository,
     CaseRepository,
+    DeadLetterRepository,
     EvaluationRepository,
     OpsRunRepository,
     UsageRepository,
 )
-from .tables import OpsRunRow
+from .tables import DeadLetterRow, OpsRunRow
 
 __all__ = ["AgentOps", "VersionFigures", "figures"]
-
-DEAD_LETTERED = "request.dead_lettered"
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class VersionFigures:
     feedback_incorrect: int
     accuracy: float | None
     eval_pass_rate: float | None = None
+    dlq_by_topic: dict[str, int] = field(default_factory=dict)
 
 
 async def figures(
@@ -69,6 +69,7 @@ async def figures(
     correct = sum(1 for r in rows if r.feedback == "correct")
     incorrect = sum(1 for r in rows if r.feedback == "incorrect")
     n = len(done)
+    dlq_by_topic = await dead_letters_of(uow, workflow, version, since)
     return VersionFigures(
         workflow=workflow,
         version=version,
@@ -81,12 +82,35 @@ async def figures(
         latency_p95_ms=percentile(latencies, 95),
         tokens_per_run=tokens / n if n else None,
         cost_per_run_usd=(cost / n).quantize(Decimal("0.000001")) if n else None,
-        dlq_count=sum(1 for r in failed if (r.error_code or "").startswith(DEAD_LETTERED)),
+        dlq_count=sum(dlq_by_topic.values()),
+        dlq_by_topic=dlq_by_topic,
         feedback_correct=correct,
         feedback_incorrect=incorrect,
         accuracy=correct / (correct + incorrect) if correct + incorrect else None,
         eval_pass_rate=await _eval_pass_rate(uow, workflow, version),
     )
+
+
+async def dead_letters_of(
+    uow: UnitOfWork, workflow: str, version: str | None, since: datetime | None
+) -> dict[str, int]:
+    """The tenant's dead letters of a workflow (version) per original topic, from the DLQs.
+
+    A dead letter names its workflow through its payload or its run; one whose run event
+    arrived after it was read is attributed now, through the run's AgentOps row.
+    """
+    rows = await DeadLetterRepository(uow).since(since)
+    unknown = {r.run_id for r in rows if r.workflow is None and r.run_id is not None}
+    runs = {run_id: await OpsRunRepository(uow).get(run_id) for run_id in unknown}
+    counts: dict[str, int] = {}
+    for row in rows:
+        name, ver = row.workflow, row.version
+        run = runs.get(row.run_id) if name is None and row.run_id else None
+        if run is not None:
+            name, ver = run.workflow, run.version
+        if name == workflow and (version is None or ver == version):
+            counts[row.original_topic] = counts.get(row.original_topic, 0) + 1
+    return counts
 
 
 async def _eval_pass_rate(uow: UnitOfWork, workflow: str, version: str | None) -> float | None:
@@ -152,6 +176,16 @@ class AgentOps:
         await uow.session.flush()
         await self.check_alerts(uow, row.workflow)
 
+    async def on_dead_letters(self, uow: UnitOfWork, rows: list[DeadLetterRow]) -> None:
+        """New dead letters of this tenant: check its DLQ growth rules."""
+        watched = {
+            r.workflow
+            for r in self.rules
+            if r.metric == "dlq_count" and r.tenant == uow.tenant_id and r.workflow
+        }
+        for workflow in sorted(watched):
+            await self.check_alerts(uow, workflow)
+
     async def check_alerts(self, uow: UnitOfWork, workflow: str) -> None:
         """Fire a rule once when its threshold is crossed; resolve it when it recovers."""
         for rule in self.rules:
@@ -164,7 +198,9 @@ class AgentOps:
             value = _metric(seen, rule.metric)
             states = AlertStateRepository(uow)
             state = await states.locked(rule.name)
-            crossed = value is not None and seen.runs >= rule.min_runs and value > rule.threshold
+            # Dead letters need no runs: a poisoned task may never start one.
+            enough = rule.metric == "dlq_count" or seen.runs >= rule.min_runs
+            crossed = value is not None and enough and value > rule.threshold
             if crossed == state.firing:
                 continue
             state.firing, state.value, state.changed_at = crossed, value, datetime.now(UTC)
@@ -179,7 +215,11 @@ class AgentOps:
                     value=float(value or 0),
                     threshold=rule.threshold,
                     window_s=rule.window_s,
-                    details={"runs": seen.runs, "failed": seen.failed},
+                    details={
+                        "runs": seen.runs,
+                        "failed": seen.failed,
+                        "dlq_by_topic": seen.dlq_by_topic,
+                    },
                 )
             else:
                 event = AlertResolved(

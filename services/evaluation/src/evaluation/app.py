@@ -19,6 +19,7 @@ from . import __version__
 from .agentops import AgentOps
 from .api import evaluation_router
 from .budget import BudgetAlerts
+from .dead_letters import DeadLetterReader
 from .evaluations import Evaluations, Topics
 from .gate import Gate
 from .handlers import ScoreFinishedTask, record_usage
@@ -44,12 +45,16 @@ class EvaluationService:
     evaluations: Evaluations
     gate: Gate
 
+    dead_letters: DeadLetterReader
+
     async def start(self) -> None:
-        """Migrate, connect, consume."""
+        """Migrate, connect, consume; then read the DLQ topics (their rows need the tables)."""
         await self.bus.start()
+        await self.dead_letters.start()
 
     async def stop(self) -> None:
-        """Stop the bus (offsets committed, relay drained)."""
+        """Stop reading DLQs, then the bus (offsets committed, relay drained)."""
+        await self.dead_letters.stop()
         await self.bus.stop()
 
 
@@ -81,7 +86,17 @@ def create_app(
         await budgets.on_usage(envelope, uow)
 
     bus.consumer(topics("usage.records"), event_types=_types("usage.records"))(on_usage)
-    ops = AgentOps(topics, settings.alerts, telemetry.meter_provider.get_meter("evaluation"))
+    meter = telemetry.meter_provider.get_meter("evaluation")
+    ops = AgentOps(topics, settings.alerts, meter)
+    dead_letters = DeadLetterReader(
+        settings.bus,
+        settings.dead_letters,
+        topics,
+        bus.uow,
+        bus.relay.publish_committed,
+        ops.on_dead_letters,
+        meter,
+    )
     bus.consumer(topics("runs.events"), event_types=_types("runs.events"))(ops.on_run_event)
     webhooks = AlertWebhooks(settings.webhooks, settings.webhook_timeout_s)
     bus.io_consumer(
@@ -116,7 +131,7 @@ def create_app(
             max_runs=settings.recorded_runs.max_runs,
         )
     )
-    service = EvaluationService(settings, bus, http, evaluations, gate)
+    service = EvaluationService(settings, bus, http, evaluations, gate, dead_letters)
     return service
 
 

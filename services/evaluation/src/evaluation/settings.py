@@ -14,6 +14,7 @@ from agentbus.telemetry import TelemetrySettings
 
 __all__ = [
     "AlertRule",
+    "DeadLetterSettings",
     "EvaluationBusSettings",
     "EvaluationHttpSettings",
     "EvaluationSettings",
@@ -90,6 +91,20 @@ class AlertRule(BaseModel):
         return self
 
 
+class DeadLetterSettings(BaseModel):
+    """The reader of every `<topic>.dlq` topic (AgentOps DLQ counts and the DLQ alert)."""
+
+    enabled: bool = True
+    group_suffix: str = Field(default="-dlq", description="its consumer group: the bus's + this")
+    poll_s: float = Field(default=1.0, gt=0, description="longest wait for new dead letters")
+    count_interval_s: float = Field(
+        default=30.0, gt=0, description="how often end offsets are read when nothing arrives"
+    )
+    metadata_max_age_s: float = Field(
+        default=30.0, gt=0, description="how soon a newly created DLQ topic is subscribed"
+    )
+
+
 class EvaluationBusSettings(BusSettings):
     """The bus with this service's defaults (kept when single fields come from env)."""
 
@@ -118,6 +133,7 @@ class EvaluationSettings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     judge: JudgeSettings = JudgeSettings()
     recorded_runs: RecordedRunsSettings = RecordedRunsSettings()
+    dead_letters: DeadLetterSettings = DeadLetterSettings()
     alerts: list[AlertRule] = Field(default_factory=list)
     webhooks: dict[str, WebhookTarget] = Field(
         default_factory=dict, description="tenant -> alert webhook"

@@ -18,6 +18,7 @@ from .tables import (
     AlertStateRow,
     CaseRow,
     DatasetRow,
+    DeadLetterRow,
     EvaluationRow,
     OpsRunRow,
     OverrideRow,
@@ -29,6 +30,7 @@ __all__ = [
     "AlertStateRepository",
     "CaseRepository",
     "DatasetRepository",
+    "DeadLetterRepository",
     "EvaluationRepository",
     "OpsRunRepository",
     "OverrideRepository",
@@ -190,6 +192,19 @@ class AlertStateRepository(TenantRepository[AlertStateRow]):
             .execution_options(populate_existing=True)
         )
         return (await self.session.exec(query)).one()
+
+
+class DeadLetterRepository(TenantRepository[DeadLetterRow]):
+    """The tenant's records on DLQ topics."""
+
+    model = DeadLetterRow
+
+    async def since(self, since: datetime | None) -> list[DeadLetterRow]:
+        """Dead letters that failed at or after `since` (all when None)."""
+        query = self.query()
+        if since is not None:
+            query = query.where(col(DeadLetterRow.failed_at) >= since)
+        return list((await self.session.exec(query)).all())
 
 
 class SpendRepository(TenantRepository[SpendRow]):

@@ -16,6 +16,7 @@ __all__ = [
     "AlertStateRow",
     "CaseRow",
     "DatasetRow",
+    "DeadLetterRow",
     "EvaluationRow",
     "OpsRunRow",
     "OverrideRow",
@@ -126,6 +127,24 @@ class SpendRow(_Table, table=True):
     day: str = Field(max_length=10, index=True, description="YYYY-MM-DD (UTC) it counts on")
     tokens: int
     cost_usd: Decimal = _usd()
+
+
+class DeadLetterRow(_Table, table=True):
+    """One record on a `<topic>.dlq` topic, attributed by its headers to a tenant and run."""
+
+    __tablename__ = "evaluation_dead_letters"
+
+    topic: str = Field(primary_key=True, max_length=255)
+    partition: int = Field(primary_key=True)
+    offset: int = Field(primary_key=True)
+    tenant_id: str = Field(max_length=255, index=True)
+    run_id: str | None = Field(default=None, max_length=256, index=True)
+    workflow: str | None = Field(default=None, max_length=128)
+    version: str | None = Field(default=None, max_length=64)
+    original_topic: str = Field(max_length=255)
+    event_type: str | None = Field(default=None, max_length=255)
+    error_class: str = Field(max_length=255)
+    failed_at: datetime = _when()
 
 
 class OverrideRow(_Table, table=True):

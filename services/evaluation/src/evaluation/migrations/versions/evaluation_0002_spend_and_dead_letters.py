@@ -1,4 +1,4 @@
-"""spend: every metered model call of a tenant, and the period of a budget alert's state
+"""spend: every metered model call of a tenant, the period of a budget alert's state, dead letters
 
 Revision ID: evaluation_0002
 Revises: evaluation_0001
@@ -34,10 +34,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_evaluation_spend_day"), ["day"])
     with op.batch_alter_table("evaluation_alert_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("period", sa.String(length=10), nullable=True))
+    op.create_table(
+        "evaluation_dead_letters",
+        sa.Column("topic", sa.String(length=255), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=255), nullable=False),
+        sa.Column("run_id", sa.String(length=256), nullable=True),
+        sa.Column("workflow", sa.String(length=128), nullable=True),
+        sa.Column("version", sa.String(length=64), nullable=True),
+        sa.Column("original_topic", sa.String(length=255), nullable=False),
+        sa.Column("event_type", sa.String(length=255), nullable=True),
+        sa.Column("error_class", sa.String(length=255), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("topic", "partition", "offset"),
+    )
+    with op.batch_alter_table("evaluation_dead_letters", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evaluation_dead_letters_tenant_id"), ["tenant_id"])
+        batch_op.create_index(batch_op.f("ix_evaluation_dead_letters_run_id"), ["run_id"])
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table("evaluation_dead_letters", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evaluation_dead_letters_run_id"))
+        batch_op.drop_index(batch_op.f("ix_evaluation_dead_letters_tenant_id"))
+    op.drop_table("evaluation_dead_letters")
     with op.batch_alter_table("evaluation_alert_state", schema=None) as batch_op:
         batch_op.drop_column("period")
     with op.batch_alter_table("evaluation_spend", schema=None) as batch_op:
