@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .canonical import canonical_json, needs_full_jcs
+from .canonical import canonical_json, json_string
 
 __all__ = [
     "GENESIS",
@@ -44,21 +44,24 @@ def entry(
     data: Mapping[str, Any],
 ) -> bytes:
     """JCS bytes of one chain entry; `time` is ISO 8601 text, `data` the event's JSON."""
-    value = {
-        "data": data,
-        "event_id": event_id,
-        "run_id": run_id,
-        "seq": seq,
-        "source": source,
-        "tenant_id": tenant_id,
-        "time": time,
-        "type": event_type,
-    }
-    # The envelope fields are strings and a small integer: only `data` can need the
-    # reference JCS (floats, non-ASCII keys), so only `data` is examined.
-    if needs_full_jcs(data) or not -_MAX_EXACT <= seq <= _MAX_EXACT:
-        return canonical_json(value)
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    if not -_MAX_EXACT <= seq <= _MAX_EXACT:
+        raise ValueError(f"seq {seq} is beyond the exact integers of JCS")
+    # The keys are fixed ASCII names, written in sorted order; only the values vary.
+    return _ENTRY % (
+        canonical_json(data),
+        json_string(event_id),
+        b"null" if run_id is None else json_string(run_id),
+        seq,
+        json_string(source),
+        json_string(tenant_id),
+        json_string(time),
+        json_string(event_type),
+    )
+
+
+_ENTRY = (
+    b'{"data":%b,"event_id":%b,"run_id":%b,"seq":%d,"source":%b,"tenant_id":%b,"time":%b,"type":%b}'
+)
 
 
 def link_hash(prev_hash: str, body: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,9 +13,17 @@ from contracts.events.audit import AuditRecorded
 
 from .chain import entry
 
-__all__ = ["AUDIT_EVENT_TYPE", "IndexedFields", "entry_from_envelope", "indexed_fields"]
+__all__ = [
+    "AUDIT_EVENT_TYPE",
+    "IndexedFields",
+    "entry_from_envelope",
+    "indexed_fields",
+    "with_trace_id",
+]
 
 AUDIT_EVENT_TYPE = AuditRecorded.EVENT_TYPE
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_NO_TRACE = "0" * 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +48,20 @@ def entry_from_envelope(envelope: Envelope[AuditRecorded], seq: int) -> bytes:
         source=envelope.source,
         time=envelope.time.isoformat(),
         run_id=envelope.runid,
-        data=envelope.data.model_dump(mode="json"),
+        data=with_trace_id(envelope.data.model_dump(mode="json"), envelope.traceparent),
     )
+
+
+def with_trace_id(data: dict[str, Any], traceparent: str | None) -> dict[str, Any]:
+    """`data`, its `trace_id` filled from the envelope's W3C traceparent when it has none."""
+    # A producer that built its record outside a span (or before the bus stamped the
+    # envelope) leaves trace_id empty; the envelope's trace context names the same trace.
+    # The live consumer and a replay both apply this, so their entries stay identical.
+    if traceparent and data.get("trace_id") is None:
+        found = _TRACEPARENT.match(traceparent)
+        if found is not None and found[1] != _NO_TRACE:
+            data["trace_id"] = found[1]
+    return data
 
 
 def indexed_fields(data: Mapping[str, Any], run_id: str | None) -> IndexedFields:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -16,8 +17,8 @@ from pydantic import ValidationError
 
 from contracts.events.audit import AuditRecorded
 
-from .chain import GENESIS, Chain, Checkpoint, Link, entry, link_hash
-from .domain import AUDIT_EVENT_TYPE, IndexedFields, indexed_fields
+from .chain import GENESIS, Chain, Checkpoint, Link, entry
+from .domain import AUDIT_EVENT_TYPE, IndexedFields, indexed_fields, with_trace_id
 from .reader import TopicWindow, Window, locate, read_window
 from .signing import CheckpointSigner
 from .sinks import ReplaySink
@@ -25,6 +26,7 @@ from .sinks import ReplaySink
 __all__ = ["ReplayFilter", "ReplayStats", "replay"]
 
 _TYPE = AUDIT_EVENT_TYPE.encode()
+_TRACE = "ce_traceparent"
 _REQUIRED = frozenset(("actor", "action", "resource_type", "resource_id", "outcome", "occurred_at"))
 
 
@@ -58,16 +60,19 @@ class ReplayStats:
         return self.scanned / self.seconds if self.seconds else 0.0
 
 
-def _text(value: bytes | None) -> str | None:
-    return value.decode() if value else None
+def parse(
+    record: ConsumerRecord[Any, Any], headers: dict[str, bytes], strict: bool
+) -> tuple[str, str, str, str | None, str, dict[str, Any]]:
+    """(tenant, event id, source, run id, time, data) of one record, else RejectedRecordError.
 
-
-def parse(record: ConsumerRecord[Any, Any], strict: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(CloudEvents attributes, data) of one record; RejectedRecordError when unacceptable."""
-    headers = dict(record.headers)
+    A structural check by default (CloudEvents headers, a JSON object with the required
+    fields); `strict` validates the data against the AuditRecorded contract as well.
+    """
     if headers.get("ce_type") != _TYPE or headers.get("ce_specversion") != b"1.0":
         raise RejectedRecordError(f"offset {record.offset}: not an {AUDIT_EVENT_TYPE} CloudEvent")
-    if not headers.get("ce_id") or not headers.get("ce_source") or not headers.get("ce_tenantid"):
+    event_id, source = headers.get("ce_id"), headers.get("ce_source")
+    tenant = headers.get("ce_tenantid")
+    if not event_id or not source or not tenant:
         raise RejectedRecordError(f"offset {record.offset}: missing ce_id, ce_source or tenant")
     try:
         data = orjson.loads(record.value)
@@ -82,27 +87,16 @@ def parse(record: ConsumerRecord[Any, Any], strict: bool) -> tuple[dict[str, Any
             raise RejectedRecordError(
                 f"offset {record.offset}: {exc.error_count()} errors"
             ) from exc
-    raw_time = _text(headers.get("ce_time"))
-    attrs = {
-        "id": headers["ce_id"].decode(),
-        "source": headers["ce_source"].decode(),
-        "tenant": headers["ce_tenantid"].decode(),
-        "run": _text(headers.get("ce_runid")),
-        "time": _normal_time(raw_time) if raw_time else _kafka_time(record.timestamp),
-    }
-    return attrs, data
-
-
-def _entry(attrs: dict[str, Any], data: dict[str, Any], seq: int) -> bytes:
-    return entry(
-        seq=seq,
-        tenant_id=attrs["tenant"],
-        event_id=attrs["id"],
-        event_type=AUDIT_EVENT_TYPE,
-        source=attrs["source"],
-        time=attrs["time"],
-        run_id=attrs["run"],
-        data=data,
+    raw_time, run, trace = headers.get("ce_time"), headers.get("ce_runid"), headers.get(_TRACE)
+    if trace is not None and data.get("trace_id") is None:
+        with_trace_id(data, trace.decode())
+    return (
+        tenant.decode(),
+        event_id.decode(),
+        source.decode(),
+        run.decode() if run else None,
+        _normal_time(raw_time.decode()) if raw_time else _kafka_time(record.timestamp),
+        data,
     )
 
 
@@ -210,29 +204,38 @@ def _link_all(
     links: list[Link] = []
     fields: list[IndexedFields | None] = []
     ids: list[str] = []
+    strict, event_type = where.strict, AUDIT_EVENT_TYPE
     for record in records:
-        if tenant is not None or run is not None:
-            headers = dict(record.headers)
-            if tenant is not None and headers.get("ce_tenantid") != tenant:
-                continue
-            if run is not None and headers.get("ce_runid") != run:
-                continue
+        headers = dict(record.headers)
+        if tenant is not None and headers.get("ce_tenantid") != tenant:
+            continue
+        if run is not None and headers.get("ce_runid") != run:
+            continue
         try:
-            attrs, data = parse(record, where.strict)
+            owner, event_id, source, run_id, when, data = parse(record, headers, strict)
         except RejectedRecordError as exc:
             stats.rejected += 1
             if len(stats.rejections) < 20:
                 stats.rejections.append(str(exc))
             continue
-        owner = attrs["tenant"]
         seq, prev = heads.get(owner, (0, GENESIS))
-        body = _entry(attrs, data, seq + 1)
-        digest = link_hash(prev, body)
-        heads[owner] = (seq + 1, digest)
-        times[owner] = attrs["time"]
-        links.append(Link(owner, seq + 1, prev, digest, body))
-        fields.append(indexed_fields(data, attrs["run"]) if with_fields else None)
-        ids.append(attrs["id"])
+        seq += 1
+        body = entry(
+            seq=seq,
+            tenant_id=owner,
+            event_id=event_id,
+            event_type=event_type,
+            source=source,
+            time=when,
+            run_id=run_id,
+            data=data,
+        )
+        digest = sha256(prev.encode() + body).hexdigest()
+        heads[owner] = (seq, digest)
+        times[owner] = when
+        links.append(Link(owner, seq, prev, digest, body))
+        fields.append(indexed_fields(data, run_id) if with_fields else None)
+        ids.append(event_id)
     return links, fields, ids
 
 
