@@ -85,8 +85,9 @@ def new_envelope(
     time: datetime | None = None,
 ) -> Envelope[E]:
     """Wrap `data` in a fresh envelope; the type and schema come from its model."""
-    # Parametrise with the concrete class so the envelope validates and dumps that model.
-    envelope_type: type[Envelope[E]] = cast(Any, Envelope)[type(data)]
+    # Parametrise with the concrete class so the envelope validates and dumps that model;
+    # cached here, as pydantic's own cache is weak and rebuilt the class ~1 call in 4.
+    envelope_type: type[Envelope[E]] = cast(Any, _envelope_of(type(data)))
     return envelope_type(
         id=event_id or str(uuid.uuid4()),
         source=source,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -23,6 +24,8 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
+
+log = logging.getLogger("agentbus.storage")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class UnitOfWork:
         self._inbox: list[dict[str, Any]] = []
         self._timers: list[dict[str, Any]] = []
         self.published_ids: list[int] = []
+        # Scratch space of repositories for this transaction (e.g. rows read and changed,
+        # written by a before-commit hook); emptied by every `async with` and commit.
+        self.stash: dict[str, Any] = {}
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -78,6 +86,9 @@ class UnitOfWork:
         self._inbox = []
         self._timers = []
         self.published_ids = []
+        self.stash = {}
+        self._before_commit = []
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -92,6 +103,18 @@ class UnitOfWork:
         finally:
             await session.close()
             self._session = None
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` at commit, before the inbox and outbox rows: its writes join them.
+
+        A repository that defers its writes (to write a batch's rows in one statement)
+        registers here; what the hook raises fails the commit like any other write.
+        """
+        self._before_commit.append(hook)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` once the transaction has committed (never after a rollback)."""
+        self._after_commit.append(hook)
 
     async def claim(
         self, consumer_group: str, event_id: str, *, topic: str, partition: int, offset: int
@@ -224,17 +247,29 @@ class UnitOfWork:
         short handlers would otherwise spend its time on.
         """
         session = self.session
+        while self._before_commit:
+            await self._before_commit.pop(0)()
         await self._insert_timers()
         if self._inbox:
             await session.exec(insert(InboxEntry.__table__), params=self._inbox)  # type: ignore[attr-defined]
         ids: list[int] = []
         if self._outbox:
             table = OutboxEntry.__table__  # type: ignore[attr-defined]
-            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            ids = [row[0] for row in await session.exec(statement, params=self._outbox)]
+            # No sort_by_parameter_order: with it SQLite inserts one row per statement. The
+            # relay needs only the highest id (its watermark); sorting restores write order.
+            statement = insert(table).returning(table.c.id)
+            ids = sorted(row[0] for row in await session.exec(statement, params=self._outbox))
         await session.commit()
         self._inbox, self._outbox = [], []
         self.published_ids = ids
+        self.stash = {}
+        hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                # Committed is committed: a failing cache update must not redo the work.
+                log.exception("after-commit hook failed")
 
 
 class UnitOfWorkFactory:
