@@ -130,9 +130,10 @@ def install_routes(app: FastAPI, api: PlannerApi) -> None:
             )
             if not found:
                 raise not_found("run", run_id)
-            row = await RunRepository(uow).get(run_id)
-            assert row is not None
-            view = RunView.of(RunState.model_validate(row.state))
+            # The run as this transaction left it (its row is written at commit).
+            state = await api.runs.driver.locate(uow, run_id=run_id, task_id=None)
+            assert state is not None
+            view = RunView.of(state)
         return view
 
     @router.post("/definitions", status_code=201, response_model=DefinitionView)

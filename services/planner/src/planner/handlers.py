@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy.exc import IntegrityError
 
 from agentbus.storage import UnitOfWork
 from contracts.audit import record, service_actor
@@ -25,7 +24,7 @@ from .requests import deterministic_id
 from .runner import SOURCE, RunDriver, new_run_state
 from .schema_errors import describe
 from .state import CancelRequested, Input, RunState, TimerFired, TimerKind
-from .store import ConcurrentUpdateError, DefinitionRepository, RunRepository, TaskRepository
+from .store import DefinitionRepository, TaskRepository
 from .tables import TaskRow
 
 __all__ = ["RunHandlers", "TaskRejectedError", "run_id_for"]
@@ -100,7 +99,7 @@ class RunHandlers:
             return seen.run_id
         # The task id is the idempotency key, unless the submitter names another one.
         run_id = run_id_for(uow.tenant_id, task.idempotency_key or task.task_id)
-        if task.idempotency_key and await RunRepository(uow).get(run_id) is not None:
+        if task.idempotency_key and await self.driver.exists(uow, run_id):
             tasks.add(
                 TaskRow(
                     tenant_id=uow.tenant_id,
@@ -136,13 +135,8 @@ class RunHandlers:
             correlation_id=task.correlation_id,
             evaluation=task.evaluation,
         )
+        # Written at commit; a run created concurrently fails it (the driver says so).
         await self.driver.start(uow, state, definition, None)
-        try:
-            # Two submissions racing for one run (same idempotency key on two partitions):
-            # the loser retries, then finds the run and changes nothing.
-            await uow.session.flush()
-        except IntegrityError as exc:
-            raise ConcurrentUpdateError(f"run {run_id} was created concurrently") from exc
         uow.publish(
             record(
                 source=SOURCE,
@@ -235,13 +229,10 @@ class RunHandlers:
         self, uow: UnitOfWork, *, task_id: str | None, run_id: str | None, reason: str, by: Actor
     ) -> bool:
         """Cancel a task's run; False when there is no such run for this tenant."""
-        runs = RunRepository(uow)
-        row = await runs.get(run_id) if run_id else None
-        if row is None and task_id is not None:
-            row = await runs.of_task(task_id)
-        if row is None or row.parent_run_id is not None:
+        run = await self.driver.locate(uow, run_id=run_id, task_id=task_id)
+        if run is None or run.parent is not None:
             return False
-        await self.driver.feed(uow, row.run_id, CancelRequested(now=_now(), reason=reason, by=by))
+        await self.driver.feed(uow, run.run_id, CancelRequested(now=_now(), reason=reason, by=by))
         uow.publish(
             record(
                 source=SOURCE,
@@ -249,9 +240,9 @@ class RunHandlers:
                 actor=by,
                 action="run.cancel_request",
                 resource_type="run",
-                resource_id=row.run_id,
+                resource_id=run.run_id,
                 outcome="succeeded",
-                run_id=row.run_id,
+                run_id=run.run_id,
                 details={"reason": reason[:200]},
             ),
             topic=self.driver.topics("audit.log"),

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from agentbus.storage import UnitOfWork
 from agentbus.telemetry import current_traceparent
 from contracts.audit import record, service_actor
@@ -25,6 +27,7 @@ from .evaluation_approvals import fixture_audit, fixture_reply
 from .machine import decide
 from .metrics import RunMetrics
 from .requests import deterministic_id
+from .run_cache import CachedRun, RunCache
 from .state import (
     CancelChild,
     CancelRequested,
@@ -41,8 +44,7 @@ from .state import (
     StartChild,
     Started,
 )
-from .store import DefinitionRepository, RunRepository
-from .tables import RunRow
+from .store import ConcurrentUpdateError, DefinitionRepository, RunRepository
 
 __all__ = ["SOURCE", "DefinitionCache", "RunDriver", "Topics", "new_run_state"]
 
@@ -97,20 +99,30 @@ def new_run_state(
 
 @dataclass
 class _Loaded:
-    row: RunRow
+    """A run as this transaction sees it: read at `revision` (new: not stored yet)."""
+
+    revision: int
     state: RunState
     definition: WorkflowDefinition
     dirty: bool = False
     new: bool = False
 
 
+_PENDING = "planner.runs"
+
+
 @dataclass
 class RunDriver:
-    """Feeds inputs to runs and turns commands into outbox events, timers and child runs."""
+    """Feeds inputs to runs and turns commands into outbox events, timers and child runs.
+
+    The runs a transaction touches are written once, when it commits (one statement for
+    all of a batch's runs), and their committed states are kept in `cache`.
+    """
 
     topics: Topics
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
     metrics: RunMetrics | None = None
+    cache: RunCache = field(default_factory=RunCache)
 
     async def start(
         self,
@@ -120,9 +132,8 @@ class RunDriver:
         traceparent: str | None,
     ) -> None:
         """Create a run and take its first decisions."""
-        row = RunRepository(uow).create(state, definition)
         batch = _Batch(self, uow, traceparent)
-        batch.loaded[state.run_id] = _Loaded(row, state, definition, new=True)
+        batch.pending[state.run_id] = _Loaded(0, state, definition, new=True)
         batch.queue.append((state.run_id, Started(now=_now())))
         await batch.drain()
 
@@ -148,12 +159,67 @@ class RunDriver:
             await batch.drain()
         return True
 
-    async def load(
-        self, uow: UnitOfWork, run_id: str
-    ) -> tuple[RunState, WorkflowDefinition] | None:
-        """A run's state and definition, for reading."""
-        loaded = await _Batch(self, uow, None).load(run_id)
-        return (loaded.state, loaded.definition) if loaded else None
+    async def exists(self, uow: UnitOfWork, run_id: str) -> bool:
+        """Whether the run exists, created by this transaction or committed."""
+        return await _Batch(self, uow, None).load(run_id) is not None
+
+    async def locate(
+        self, uow: UnitOfWork, *, run_id: str | None, task_id: str | None
+    ) -> RunState | None:
+        """A run by id, else a task's top-level run: its state as this transaction sees it."""
+        batch = _Batch(self, uow, None)
+        if run_id is not None:
+            loaded = await batch.load(run_id)
+            if loaded is not None:
+                return loaded.state
+        if task_id is None:
+            return None
+        for loaded in batch.pending.values():
+            if loaded.state.task_id == task_id and loaded.state.parent is None:
+                return loaded.state
+        row = await RunRepository(uow).of_task(task_id)
+        found = await batch.load(row.run_id) if row is not None else None
+        return found.state if found is not None else None
+
+    def pending(self, uow: UnitOfWork) -> dict[str, _Loaded]:
+        """The runs this transaction has read or changed; written when it commits."""
+        pending: dict[str, _Loaded] | None = uow.stash.get(_PENDING)
+        if pending is None:
+            pending = uow.stash[_PENDING] = {}
+            runs = pending
+            uow.before_commit(lambda: self._write(uow, runs))
+            uow.after_commit(lambda: self._remember(uow.tenant_id, runs))
+        return pending
+
+    async def _write(self, uow: UnitOfWork, pending: dict[str, _Loaded]) -> None:
+        new = [loaded.state for loaded in pending.values() if loaded.new]
+        changed = [
+            (loaded.revision, loaded.state)
+            for loaded in pending.values()
+            if loaded.dirty and not loaded.new
+        ]
+        repository = RunRepository(uow)
+        try:
+            await repository.insert(new)
+            await repository.write(changed)
+        except IntegrityError as exc:
+            # Two submissions racing for one run (same idempotency key on two
+            # partitions): the loser retries, then finds the run and changes nothing.
+            self._forget(uow.tenant_id, pending)
+            raise ConcurrentUpdateError("a run was created concurrently") from exc
+        except ConcurrentUpdateError:
+            self._forget(uow.tenant_id, pending)
+            raise
+
+    def _remember(self, tenant_id: str, pending: dict[str, _Loaded]) -> None:
+        for run_id, loaded in pending.items():
+            written = loaded.dirty and not loaded.new
+            revision = loaded.revision + 1 if written else loaded.revision
+            self.cache.put(tenant_id, run_id, CachedRun(revision, loaded.state))
+
+    def _forget(self, tenant_id: str, pending: dict[str, _Loaded]) -> None:
+        for run_id in pending:
+            self.cache.forget(tenant_id, run_id)
 
 
 class _Batch:
@@ -164,21 +230,25 @@ class _Batch:
         self.uow = uow
         # The bus continues the trace from the envelope; new events join the current span.
         self.traceparent = traceparent or current_traceparent()
-        self.runs = RunRepository(uow)
-        self.loaded: dict[str, _Loaded] = {}
+        self.pending = driver.pending(uow)
         self.queue: deque[tuple[str, Input]] = deque()
 
     async def load(self, run_id: str) -> _Loaded | None:
-        if run_id in self.loaded:
-            return self.loaded[run_id]
-        row = await self.runs.get(run_id)
-        if row is None:
-            return None
+        loaded = self.pending.get(run_id)
+        if loaded is not None:
+            return loaded
+        cached = self.driver.cache.get(self.uow.tenant_id, run_id)
+        if cached is None:
+            stored = await RunRepository(self.uow).read(run_id)
+            if stored is None:
+                return None
+            cached = CachedRun(*stored)
+        state = cached.state
         definition = await self.driver.definitions.get(
-            self.uow, row.workflow_name, row.content_hash
+            self.uow, state.workflow.name, state.workflow.content_hash
         )
-        loaded = _Loaded(row, RunState.model_validate(row.state), definition)
-        self.loaded[run_id] = loaded
+        loaded = _Loaded(cached.revision, state, definition)
+        self.pending[run_id] = loaded
         return loaded
 
     async def drain(self) -> None:
@@ -188,15 +258,9 @@ class _Batch:
             if loaded is None:
                 continue
             loaded.state, commands = decide(loaded.definition, loaded.state, event)
-            loaded.dirty = loaded.dirty or bool(commands) or loaded.new
+            loaded.dirty = True
             for command in commands:
                 await self.carry_out(loaded, command)
-        for loaded in self.loaded.values():
-            if loaded.new:
-                loaded.row.state = loaded.state.model_dump(mode="json")
-                loaded.row.status = loaded.state.status.value
-            elif loaded.dirty:
-                await self.runs.save(loaded.row, loaded.state)
 
     async def carry_out(self, run: _Loaded, command: Command) -> None:
         state = run.state
@@ -275,8 +339,7 @@ class _Batch:
             # A child of an evaluation run is one too: its write tools answer from fixtures.
             evaluation=parent.evaluation,
         )
-        child_row = self.runs.create(child, definition)
-        self.loaded[child.run_id] = _Loaded(child_row, child, definition, new=True)
+        self.pending[child.run_id] = _Loaded(0, child, definition, new=True)
         self.queue.append((child.run_id, Started(now=_now())))
 
     def finish(self, state: RunState, command: CompleteRun | FailRun) -> None:

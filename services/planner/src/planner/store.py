@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from agentbus.bus import TransientError
 from agentbus.storage import TenantRepository
 
-from .definition import WorkflowDefinition
 from .state import RunState
 from .tables import DefinitionRow, DraftJobRow, RunRow, TaskRow, utcnow
 from .versions import Status, latest
@@ -70,49 +69,53 @@ class DefinitionRepository(TenantRepository[DefinitionRow]):
 
 
 class RunRepository(TenantRepository[RunRow]):
-    """Runs of one tenant; state writes are checked against the revision read."""
+    """Runs of one tenant; state writes are checked against the revision read.
+
+    The hot path (a reply applied to a run) uses Core statements on the connection: the
+    ORM's identity map and flush machinery cost more than the state machine itself.
+    """
 
     model = RunRow
 
-    def create(self, state: RunState, definition: WorkflowDefinition) -> RunRow:
-        """Stage a new run row."""
-        row = RunRow(
-            run_id=state.run_id,
-            tenant_id=self.tenant_id,
-            task_id=state.task_id,
-            workflow_name=definition.name,
-            workflow_version=definition.version,
-            content_hash=state.workflow.content_hash,
-            status=state.status.value,
-            parent_run_id=state.parent.run_id if state.parent else None,
-            state=state.model_dump(mode="json"),
-        )
-        return self.add(row)
+    async def read(self, run_id: str) -> tuple[int, RunState] | None:
+        """A run's revision and state, or None if this tenant has no such run."""
+        connection = await self.session.connection()
+        found = (await connection.execute(_READ, {"t": self.tenant_id, "r": run_id})).first()
+        if found is None:
+            return None
+        return found.revision, RunState.model_validate(found.state)
 
-    async def save(self, row: RunRow, state: RunState) -> None:
-        """Write the new state if nobody else wrote since `row` was read."""
-        data = state.model_dump(mode="json")
-        result: Any = await self.session.exec(
-            update(RunRow)
-            .where(
-                col(RunRow.run_id) == row.run_id,
-                col(RunRow.tenant_id) == self.tenant_id,
-                col(RunRow.revision) == row.revision,
-            )
-            .values(
-                state=data,
-                status=state.status.value,
-                revision=row.revision + 1,
-                updated_at=utcnow(),
-            )
-        )
-        if result.rowcount != 1:
-            raise ConcurrentUpdateError(f"run {row.run_id} changed concurrently")
-        # The row in the session now shows what was written, without being flushed again:
-        # a later handler in the same transaction (a batch) must read this state.
-        set_committed_value(row, "state", data)
-        set_committed_value(row, "status", state.status.value)
-        set_committed_value(row, "revision", row.revision + 1)
+    async def insert(self, states: list[RunState]) -> None:
+        """Create runs (revision 0); IntegrityError if one exists already."""
+        if not states:
+            return
+        now = utcnow()
+        rows = [_run_values(self.tenant_id, state, now) for state in states]
+        connection = await self.session.connection()
+        await connection.execute(_RUNS.insert(), rows)
+
+    async def write(self, changes: list[tuple[int, RunState]]) -> None:
+        """Write each run's new state if nobody else wrote since its `revision` was read."""
+        if not changes:
+            return
+        now = utcnow()
+        params = [
+            {
+                "t": self.tenant_id,
+                "r": state.run_id,
+                "rev": revision,
+                "next": revision + 1,
+                "s_state": state.model_dump(mode="json"),
+                "s_status": state.status.value,
+                "at": now,
+            }
+            for revision, state in changes
+        ]
+        connection = await self.session.connection()
+        result: Any = await connection.execute(_WRITE, params)
+        if result.rowcount != len(changes):
+            runs = ", ".join(state.run_id for _, state in changes[:5])
+            raise ConcurrentUpdateError(f"a run changed concurrently (one of {runs})")
 
     async def listing(
         self, *, workflow: str | None, status: str | None, limit: int, offset: int
@@ -130,6 +133,43 @@ class RunRepository(TenantRepository[RunRow]):
         """The top-level run of a task."""
         rows = await self.find(col(RunRow.task_id) == task_id, col(RunRow.parent_run_id).is_(None))
         return rows[0] if rows else None
+
+
+_RUNS: Any = RunRow.__table__  # type: ignore[attr-defined]
+_READ = select(_RUNS.c.revision, _RUNS.c.state).where(
+    _RUNS.c.tenant_id == bindparam("t"), _RUNS.c.run_id == bindparam("r")
+)
+_WRITE = (
+    update(_RUNS)
+    .where(
+        _RUNS.c.tenant_id == bindparam("t"),
+        _RUNS.c.run_id == bindparam("r"),
+        _RUNS.c.revision == bindparam("rev"),
+    )
+    .values(
+        state=bindparam("s_state"),
+        status=bindparam("s_status"),
+        revision=bindparam("next"),
+        updated_at=bindparam("at"),
+    )
+)
+
+
+def _run_values(tenant_id: str, state: RunState, now: datetime) -> dict[str, Any]:
+    return {
+        "run_id": state.run_id,
+        "tenant_id": tenant_id,
+        "task_id": state.task_id,
+        "workflow_name": state.workflow.name,
+        "workflow_version": state.workflow.version,
+        "content_hash": state.workflow.content_hash,
+        "status": state.status.value,
+        "parent_run_id": state.parent.run_id if state.parent else None,
+        "state": state.model_dump(mode="json"),
+        "revision": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 class TaskRepository(TenantRepository[TaskRow]):

@@ -33,13 +33,6 @@ def _hex(value: int, width: int) -> str:
     return format(value, f"0{width}x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /v1/tasks publishes with bus.publish, which does not stamp the request's "
-    "trace on the envelope (libs/bus runtime.py Bus.publish, or planner api.py "
-    "new_envelope(traceparent=current_traceparent())); the run starts a new trace at the "
-    "consumer. Drop this mark with that change.",
-)
 async def test_a_task_posted_with_a_traceparent_runs_in_that_trace(make_env: Any) -> None:
     env = await make_env(key="http-trace")
     [planner] = env.planners

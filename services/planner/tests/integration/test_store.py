@@ -10,6 +10,7 @@ from planner.state import RunStatus
 from planner.store import ConcurrentUpdateError, DefinitionRepository, RunRepository
 from planner.validation import parse_definition
 from planner.versions import Action
+from sqlalchemy.exc import IntegrityError
 
 from agentbus.bus import unit_factory
 from agentbus.storage import create_engine
@@ -51,20 +52,29 @@ async def test_definitions_and_runs_are_scoped_and_revision_checked(uow):
             task_id="task-1",
             requested_by=ALICE,
         )
-        RunRepository(u).create(state, definition)
+        await RunRepository(u).insert([state])
         await u.commit()
     async with uow("globex") as other:
         assert await RunRepository(other).get("run-1") is None
+        assert await RunRepository(other).read("run-1") is None
         assert await DefinitionRepository(other).runnable("stored", None) is None
     async with uow("acme") as u:
         assert (await DefinitionRepository(u).runnable("stored", None)).version == "1.2.0"
-        first = await RunRepository(u).get("run-1")
-        await RunRepository(u).save(first, state.model_copy(update={"status": RunStatus.COMPLETED}))
+        revision, first = await RunRepository(u).read("run-1")
+        assert (revision, first) == (0, state)
+        done = state.model_copy(update={"status": RunStatus.COMPLETED})
+        await RunRepository(u).write([(revision, done)])
         await u.commit()
+    async with uow("acme") as u:
+        assert await RunRepository(u).read("run-1") == (1, done)
+        assert (await RunRepository(u).get("run-1")).status == "completed"
     async with uow("acme") as slow, uow("acme") as fast:
-        stale = await RunRepository(slow).get("run-1")
-        fresh = await RunRepository(fast).get("run-1")
-        await RunRepository(fast).save(fresh, state)
+        stale, _ = await RunRepository(slow).read("run-1")
+        fresh, _ = await RunRepository(fast).read("run-1")
+        await RunRepository(fast).write([(fresh, state)])
         await fast.commit()
         with pytest.raises(ConcurrentUpdateError):
-            await RunRepository(slow).save(stale, state)
+            await RunRepository(slow).write([(stale, state)])
+    async with uow("acme") as u:
+        with pytest.raises(IntegrityError):
+            await RunRepository(u).insert([state])

@@ -19,14 +19,13 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from agentbus.storage import create_engine, prune
 from agentbus.storage.migrations import upgrade
 from agentbus.telemetry import Telemetry
-from contracts.envelope import Envelope, encode
-from contracts.topics import topic_for_event
+from contracts.envelope import Envelope
 
 from .background import BackgroundLoop
 from .consumer import ConsumerLoop
 from .failures import DeadLetterer
 from .io import IoHandler
-from .messages import unit_factory
+from .messages import encode_envelope, unit_factory
 from .processor import Handler, Processor, Route
 from .records import OutboundRecord
 from .relay import OutboxRelay
@@ -145,11 +144,14 @@ class Bus:
         self.routes.add(topic, event_types, Route("", io=handler), reply_topic=reply_topic)
 
     async def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
-        """Publish directly (no outbox): for upstream producers and tools, not handlers."""
-        record = encode(envelope)
-        target = topic or topic_for_event(envelope.type).name
+        """Publish directly (no outbox): for upstream producers and tools, not handlers.
+
+        Like the outbox, an envelope without a trace gets the current one (an HTTP
+        request's span, say), so its consumers join the caller's trace.
+        """
+        record = encode_envelope(envelope, topic)
         await self.sink.send(
-            [OutboundRecord(target, record.key, record.value, list(record.headers))]
+            [OutboundRecord(record.topic, record.key, record.value, record.headers)]
         )
 
     async def start(self) -> None:
