@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from contracts.audit import digest, record, service_actor, trace_id_of
+from contracts.audit import digest, record, service_actor, trace_id_of, with_trace_id
 from contracts.envelope import decode, encode
 from contracts.events.audit import (
     ApprovalUse,
@@ -93,3 +93,22 @@ def test_trace_id_of_ignores_malformed_traceparents() -> None:
     assert trace_id_of(None) is None
     assert trace_id_of("garbage") is None
     assert trace_id_of(TRACEPARENT) == "0af7651916cd43dd8448eb211c80319c"
+
+
+def test_with_trace_id_fills_only_an_empty_trace_id_from_the_traceparent() -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace}-00f067aa0ba902b7-01"
+    base = dict(source="svc", tenant_id="acme", actor=service_actor("svc"), action="x.y",
+                resource_type="run", resource_id="r1", outcome="succeeded")  # fmt: skip
+    bare = record(**base)
+    assert bare.data.trace_id is None
+    stamped = with_trace_id(bare.model_copy(update={"traceparent": parent}))
+    assert stamped.data.trace_id == trace
+    wire = encode(stamped)
+    assert decode(wire.headers, wire.value).data.trace_id == trace
+    own = "0af7651916cd43dd8448eb211c80319c"
+    kept = record(**base, trace_id=own).model_copy(update={"traceparent": parent})
+    assert with_trace_id(kept).data.trace_id == own
+    assert with_trace_id(bare).data.trace_id is None
+    zero = bare.model_copy(update={"traceparent": f"00-{'0' * 32}-00f067aa0ba902b7-01"})
+    assert with_trace_id(zero).data.trace_id is None

@@ -25,7 +25,7 @@ from .envelope import Envelope, new_envelope
 from .events.audit import AuditOutcome, AuditRecorded, ContentDigest
 from .types import Actor, ActorKind, StepRef
 
-__all__ = ["digest", "record", "service_actor", "trace_id_of"]
+__all__ = ["digest", "record", "service_actor", "trace_id_of", "with_trace_id"]
 
 _MASKED_LIMIT = 4000
 
@@ -41,6 +41,21 @@ def trace_id_of(traceparent: str | None) -> str | None:
         return None
     parts = traceparent.split("-")
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
+def with_trace_id(envelope: Envelope[Any]) -> Envelope[Any]:
+    """`envelope`; an audit record without a trace id takes its envelope's traceparent's.
+
+    The bus calls this when it encodes an outbox envelope (after stamping the handler's
+    trace), so a record built without `traceparent` still names the run's trace.
+    """
+    data = envelope.data
+    if type(data) is not AuditRecorded or data.trace_id is not None:
+        return envelope
+    trace_id = trace_id_of(envelope.traceparent)
+    if trace_id is None or trace_id == "0" * 32:
+        return envelope
+    return envelope.model_copy(update={"data": data.model_copy(update={"trace_id": trace_id})})
 
 
 def digest(raw: str | bytes, *, masked: str | None = None) -> ContentDigest:

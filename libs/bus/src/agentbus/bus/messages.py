@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentbus.storage import EncodedMessage, UnitOfWorkFactory
 from agentbus.telemetry import current_traceparent
+from contracts.audit import with_trace_id
 from contracts.envelope import Envelope, encode
 from contracts.topics import topic_for_event
 
@@ -19,6 +20,8 @@ def encode_envelope(envelope: Envelope[Any], topic: str | None) -> EncodedMessag
     if envelope.traceparent is None:
         # Stamp the handler's trace so the consumer of this event joins the same trace.
         envelope = envelope.model_copy(update={"traceparent": current_traceparent()})
+    # An audit record built without a trace id gets the one the envelope now carries.
+    envelope = with_trace_id(envelope)
     record = encode(envelope)
     return EncodedMessage(
         event_id=envelope.id,

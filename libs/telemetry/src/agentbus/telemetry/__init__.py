@@ -5,6 +5,7 @@ from .tracing import (
     Telemetry,
     TelemetrySettings,
     context_from_traceparent,
+    current_trace_id,
     current_traceparent,
     setup_telemetry,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "bind_log_context",
     "configure_logging",
     "context_from_traceparent",
+    "current_trace_id",
     "current_traceparent",
     "log_context",
     "setup_telemetry",

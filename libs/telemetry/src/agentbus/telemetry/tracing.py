@@ -16,6 +16,7 @@ __all__ = [
     "Telemetry",
     "TelemetrySettings",
     "context_from_traceparent",
+    "current_trace_id",
     "current_traceparent",
     "setup_telemetry",
 ]
@@ -82,6 +83,12 @@ def current_traceparent(context: Context | None = None) -> str | None:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier, context=context)
     return carrier.get("traceparent")
+
+
+def current_trace_id(context: Context | None = None) -> str | None:
+    """The W3C trace id (32 lowercase hex digits) of the current (or given) span, if any."""
+    span = trace.get_current_span(context).get_span_context()
+    return format(span.trace_id, "032x") if span.is_valid else None
 
 
 def context_from_traceparent(traceparent: str | None) -> Context:
