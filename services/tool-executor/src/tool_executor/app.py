@@ -81,7 +81,10 @@ def create_app(
             max_response_bytes=settings.limits.max_response_bytes,
             max_redirects=settings.limits.max_redirects,
             resolver=resolver,
+            pool=settings.limits.http_pool,
+            max_connections=settings.limits.http_max_connections,
             client_pools=settings.limits.http_client_pools,
+            dns_cache_s=settings.limits.dns_cache_s,
         ),
         mcp=McpConnections(settings.mcp_servers, secrets),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -12,6 +13,7 @@ from typing import Protocol
 from .domain import ToolError
 
 __all__ = [
+    "CachingResolver",
     "EgressPolicy",
     "Resolver",
     "SystemResolver",
@@ -48,6 +50,32 @@ class SystemResolver:
         except socket.gaierror as exc:
             raise ToolError("tool.dns_failed", f"cannot resolve {host!r}", retryable=True) from exc
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class CachingResolver:
+    """Answers of another resolver kept for `ttl_s` (failures are not kept).
+
+    A name's addresses are checked on every call anyway; the cache saves the thread-pool
+    hop of getaddrinfo per call, and within the TTL an attacker's DNS cannot switch them.
+    """
+
+    def __init__(self, resolver: Resolver, ttl_s: float = 30.0, max_names: int = 4096) -> None:
+        self.resolver = resolver
+        self.ttl_s = ttl_s
+        self.max_names = max_names
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        now = time.monotonic()
+        cached = self._answers.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = await self.resolver.resolve(host, port)
+        if self.ttl_s > 0:
+            if len(self._answers) >= self.max_names:
+                self._answers.clear()
+            self._answers[(host, port)] = (now + self.ttl_s, addresses)
+        return addresses
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,10 @@ def _app(server: CountingServer) -> Starlette:
 
     async def echo(request: Request) -> Response:
         entry = await note(request)
-        return JSONResponse({"method": entry["method"], "headers": entry["headers"]})
+        response = JSONResponse({"method": entry["method"], "headers": entry["headers"]})
+        if "set_cookie" in request.query_params:  # a session cookie for whoever called
+            response.set_cookie("session", request.query_params["set_cookie"])
+        return response
 
     async def slow(request: Request) -> Response:
         await note(request)

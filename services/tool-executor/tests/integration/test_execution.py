@@ -42,6 +42,24 @@ async def test_without_a_grant_nothing_runs_and_the_grant_is_named(
     assert (audit.tool.name, audit.tool.version) == ("crm.update", "1")
 
 
+async def test_a_cookie_one_call_received_is_never_sent_by_another(
+    harness: Any, counting_server: Any
+) -> None:
+    # One HTTP client serves every tenant: a cookie jar would hand tenant A's session to B.
+    await harness.define(harness.http_tool("crm.update"))
+    for tenant in ("tenant-a", "tenant-b"):
+        await harness.grant(tenant, Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
+    url = f"{counting_server.url}/echo"
+    first, _ = await harness.run(
+        harness.request("crm.update", {"url": f"{url}?set_cookie=a-session"}, tenant="tenant-a")
+    )
+    assert first.status is ToolStatus.SUCCEEDED
+    second, _ = await harness.run(harness.request("crm.update", {"url": url}, tenant="tenant-b"))
+    assert second.status is ToolStatus.SUCCEEDED
+    assert "cookie" not in second.result["body"]["headers"]
+    assert all("cookie" not in r["headers"] for r in counting_server.requests)
+
+
 async def test_missing_caller_scope_is_named(harness: Any, counting_server: Any) -> None:
     await harness.define(harness.http_tool("crm.update"))
     await harness.grant("acme", Grant(tool="crm.update", scopes=["crm:write"], **LOCAL))
