@@ -163,12 +163,6 @@ async def test_an_event_a_request_publishes_through_the_outbox_continues_its_tra
         assert span.parent.span_id == server.context.span_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bus.publish (libs/bus runtime.py, the lead's) sends the envelope's traceparent "
-    "as is and does not stamp the caller's trace as the outbox encoder does; the consumer "
-    "starts a new trace. Drop this mark when it does.",
-)
 async def test_an_event_a_request_publishes_directly_continues_its_trace(
     service: Service,
 ) -> None:
