@@ -65,6 +65,7 @@ def _timeline_row(item: dict[str, Any]) -> str:
         _model(item.get("model")) + _tool(item.get("tool")),
         _verdict(item.get("guardrail")) + _approval(item.get("approval")),
         _text(item.get("cost_usd")),
+        f"<code>{_text(item.get('trace_id'))}</code>",
         f"<code>{_text(item['hash'][:12])}</code>",
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -99,7 +100,7 @@ def render_report(report: dict[str, Any]) -> str:
     head = (
         "<tr><th>seq</th><th>occurred</th><th>step</th><th>action</th><th>outcome</th>"
         "<th>actor</th><th>model / tool</th><th>verdict / approval</th><th>cost</th>"
-        "<th>hash</th></tr>"
+        "<th>trace</th><th>hash</th></tr>"
     )
     step_head = (
         "<tr><th>step</th><th>records</th><th>attempts</th><th>models and tools</th>"
@@ -117,7 +118,9 @@ def render_report(report: dict[str, Any]) -> str:
             f"<h1>{_text(title)}</h1>",
             f'<div class="meta">tenant <b>{_text(report["tenant_id"])}</b> · workflow ',
             f"{_text(workflow_text)} · chain seq {_text(report['first_seq'])} to ",
-            f"{_text(report['last_seq'])}</div>",
+            f"{_text(report['last_seq'])} · traces ",
+            ", ".join(f"<code>{_text(t)}</code>" for t in report.get("trace_ids", [])) or "none",
+            "</div>",
             '<div class="cards">',
             *(f'<div class="card">{_text(k)}<b>{_text(v)}</b></div>' for k, v in cards),
             "</div><h2>Steps</h2><table>",

@@ -104,6 +104,7 @@ def build_report(
             "prompt_tokens": prompt_total,
             "completion_tokens": completion_total,
         },
+        "trace_ids": sorted({i["trace_id"] for i in timeline if i["trace_id"]}),
         "steps": list(steps.values()),
         "approvals": [i for i in timeline if i["approval"] is not None],
         "verdicts": [i for i in timeline if i["guardrail"] is not None],
