@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
@@ -60,8 +61,11 @@ def _summary(d: ToolDefinition, granted: set[str]) -> ToolSummary:
     )
 
 
-def api_router(uow: UnitOfWorkFactory) -> APIRouter:
-    """Routes under /v1; every one authenticates and sees only the caller's tenant."""
+def api_router(uow: UnitOfWorkFactory, on_change: Callable[[], None] = lambda: None) -> APIRouter:
+    """Routes under /v1; every one authenticates and sees only the caller's tenant.
+
+    `on_change` runs after a grant changed (the executor drops what it cached).
+    """
     router = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
 
     @router.get("/tools", response_model=list[ToolSummary], tags=["tools"])
@@ -97,6 +101,7 @@ def api_router(uow: UnitOfWorkFactory) -> APIRouter:
             await GrantRepository(unit).put(grant)
             unit.publish(_audit(principal, "tool.grant", name, grant.model_dump()))
             await unit.commit()
+        on_change()
         return grant
 
     @router.delete("/grants/{name}", status_code=204, tags=["grants"])
@@ -107,6 +112,7 @@ def api_router(uow: UnitOfWorkFactory) -> APIRouter:
                 raise not_found("grant", name)
             unit.publish(_audit(principal, "tool.revoke", name, {}))
             await unit.commit()
+        on_change()
         return Response(status_code=204)
 
     return router

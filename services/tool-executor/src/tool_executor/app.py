@@ -55,6 +55,7 @@ class ToolExecutor:
         if self.settings.import_mcp_on_start:
             for name in self.settings.mcp_servers:
                 await import_mcp_server(self.bus.uow, self.implementations.mcp, name)
+        self.execute.registry.clear()
 
     async def start(self) -> None:
         """Registry first, so the first request already finds its tool; then the bus."""
@@ -112,7 +113,7 @@ def create_app(
         readiness_timeout_s=settings.http.readiness_timeout_s,
         docs=settings.http.docs,
     )
-    http.include_router(api_router(bus.uow))
+    http.include_router(api_router(bus.uow, on_change=execute.registry.clear))
     service = ToolExecutor(settings, bus, http, execute, implementations)
     holder["service"] = service
     return service

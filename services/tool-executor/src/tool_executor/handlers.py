@@ -28,13 +28,12 @@ from .domain import (
 )
 from .egress import EgressPolicy
 from .executor import CallOutcome, Executor
+from .registry_cache import RegistryCache
 from .replies import completed_envelopes
 from .repositories import (
     UNKNOWN,
     ApprovalRepository,
     CallRepository,
-    DefinitionRepository,
-    GrantRepository,
 )
 from .schemas import first_problem
 from .secrets import SecretResolver
@@ -78,6 +77,7 @@ class ExecuteTool:
         self.secrets = secrets
         self.limits = limits
         self.service = service
+        self.registry = RegistryCache(limits.registry_cache_s)
         meter = metrics.get_meter("tool_executor")
         self._calls = meter.create_counter(
             "tool_executor.calls", unit="{call}", description="tool requests by tool and status"
@@ -90,7 +90,7 @@ class ExecuteTool:
         """Resolve, authorize, validate, check approval and the idempotency store."""
         request: ToolRequested = envelope.data
         tenant = uow.tenant_id
-        definition = await DefinitionRepository(uow).resolve(request.tool, request.version)
+        definition = await self.registry.definition(uow, request.tool, request.version)
         if definition is None:
             pinned = f" version {request.version}" if request.version else ""
             return Plan(
@@ -100,7 +100,7 @@ class ExecuteTool:
                     message=f"tool {request.tool!r}{pinned} is not registered for this tenant",
                 ),
             )
-        grant = await GrantRepository(uow).grant_for(definition.name)
+        grant = await self.registry.grant(uow, definition.name)
         denial = authorize(
             definition,
             grant,

@@ -41,6 +41,12 @@ class Limits(BaseModel):
     http_client_pools: int = Field(
         default=16, ge=1, description="independent httpx pools used in turn (http_pool=httpx)"
     )
+    registry_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="how long a found definition or grant is reused (changes made by "
+        "another process take effect within it; 0: read the registry on every call)",
+    )
     dns_cache_s: float = Field(
         default=30.0, ge=0, description="how long a host's checked addresses are reused"
     )

@@ -115,3 +115,45 @@ async def test_grants_are_admin_only_tenant_scoped_and_audited(client: Any) -> N
         ("tool.grant", "acme-admin"),
         ("tool.revoke", "acme-admin"),
     ]
+
+
+async def test_a_grant_revoked_through_the_api_stops_the_next_call_though_it_was_cached(
+    database_url: str, settings_for: Any, harness: Any, counting_server: Any
+) -> None:
+    from tool_executor.settings import Limits
+
+    from contracts.events.tool import ToolStatus
+
+    entries = [
+        ApiKeyEntry(
+            key=SecretStr("acme-admin"), tenant="acme", subject="acme-admin", roles=["tool-admin"]
+        )
+    ]
+    settings = settings_for(
+        database_url,
+        http=HttpSettings(api_keys=entries),
+        limits=Limits(registry_cache_s=600),  # only an invalidation can end the cached grant
+    )
+    service = create_app(settings)
+    await service.prepare_registry()
+    runner = harness.__class__(service, harness.resolver)
+    await runner.define(harness.http_tool("acme.crm"), tenant="acme")
+    body = {"scopes": ["crm:write"], "hosts": ["127.0.0.1"], "allowed_networks": ["127.0.0.1/8"]}
+    request = harness.request("acme.crm", {"url": f"{counting_server.url}/echo"})
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.http), base_url="http://te"
+        ) as http:
+            put = await http.put("/v1/grants/acme.crm", json=body, headers=auth("acme-admin"))
+            assert put.status_code == 200
+            allowed, _ = await runner.run(request)
+            assert allowed.status is ToolStatus.SUCCEEDED
+            deleted = await http.delete("/v1/grants/acme.crm", headers=auth("acme-admin"))
+            assert deleted.status_code == 204
+            denied, _ = await runner.run(harness.request("acme.crm", request.data.arguments))
+            assert denied.status is ToolStatus.DENIED
+            assert denied.error.code == "tool.grant_missing"
+        assert counting_server.hits("/echo") == 1
+    finally:
+        await service.implementations.aclose()
+        await service.bus.engine.dispose()
