@@ -170,6 +170,17 @@ class Walker:
         self.hashes: dict[int, str] = {}
         self._expected, self._prev = 1, GENESIS
 
+    @classmethod
+    def walked(
+        cls, tenant_id: str, records: int, head_seq: int, head_hash: str, hashes: dict[int, str]
+    ) -> Walker:
+        """A walker whose links were already checked elsewhere (e.g. in worker processes)."""
+        walker = cls(tenant_id)
+        walker.result.records, walker.result.head_seq = records, head_seq
+        walker.result.head_hash, walker.hashes = head_hash, hashes
+        walker._expected, walker._prev = head_seq + 1, head_hash
+        return walker
+
     def feed(self, link: Link) -> bool:
         """Check the next link; False once the chain is broken (later links are ignored)."""
         if self.result.problems:
