@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from .tables import CaseRow, DatasetRow, EvaluationRow
 __all__ = ["SOURCE", "EvaluationError", "Evaluations", "Topics", "task_id_for"]
 
 SOURCE = "evaluation"
+log = logging.getLogger("evaluation.cases")
 
 
 class EvaluationError(Exception):
@@ -216,6 +218,17 @@ class Evaluations:
         row.judge_tokens, row.judge_cost_usd = scored.judge_tokens, scored.judge_cost_usd
         row.finished_at = datetime.now(UTC)
         cases.add(row)
+        log.info(
+            "case scored",
+            extra={
+                "fields": {
+                    "evaluation_id": evaluation.id,
+                    "case_id": row.case_id,
+                    "run_id": run_id,
+                    "passed": passed,
+                }
+            },
+        )
         if workflow is not None and evaluation.workflow_hash is None:
             evaluation.workflow_hash = workflow.content_hash
         ref = _ref(evaluation)

@@ -32,21 +32,33 @@ def answer(task: TaskSubmitted) -> dict[str, Any]:
 
 
 class EvaluationProcess:
-    def __init__(self, bootstrap: str, prefix: str, db: Path, log: Path) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        db: Path | str,
+        log: Path,
+        *,
+        group: str | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
         self.port = free_port()
         self.log = log
         keys = [{"key": k, "tenant": t, "subject": s, "roles": r} for k, (t, s, r) in KEYS.items()]
         self.env = {
             **os.environ,
             "EVALUATION_BUS__BOOTSTRAP_SERVERS": bootstrap,
-            "EVALUATION_BUS__CONSUMER_GROUP": unique("evaluation"),
-            "EVALUATION_BUS__DATABASE_URL": f"sqlite:///{db}",
+            "EVALUATION_BUS__CONSUMER_GROUP": group or unique("evaluation"),
+            "EVALUATION_BUS__CLIENT_ID": f"evaluation-{self.port}",
+            "EVALUATION_BUS__DATABASE_URL": db if isinstance(db, str) else f"sqlite:///{db}",
             "EVALUATION_BUS__OUTBOX_RELAY_INTERVAL_S": "0.2",
             "EVALUATION_BUS__COMMIT_INTERVAL_S": "0.2",
+            # A killed replica's partitions move to the survivor this soon.
+            "EVALUATION_BUS__SESSION_TIMEOUT_MS": "6000",  # the broker's minimum
             "EVALUATION_TOPIC_PREFIX": prefix,
             "EVALUATION_HTTP__PORT": str(self.port),
             "EVALUATION_HTTP__API_KEYS": json.dumps(keys),
-            "EVALUATION_LOG_LEVEL": "WARNING",
+            "EVALUATION_LOG_LEVEL": log_level,
         }
         self.process: asyncio.subprocess.Process | None = None
 
