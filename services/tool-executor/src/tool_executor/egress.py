@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import time
@@ -87,7 +88,7 @@ class EgressPolicy:
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """The exempt networks, parsed."""
-        return [ipaddress.ip_network(n, strict=False) for n in self.allowed_networks]
+        return list(_networks(tuple(self.allowed_networks)))
 
 
 def host_allowed(host: str, patterns: Sequence[str]) -> bool:
@@ -102,10 +103,21 @@ def host_allowed(host: str, patterns: Sequence[str]) -> bool:
 
 def blocked_reason(address: str, policy: EgressPolicy) -> str | None:
     """Why `address` may not be reached under `policy`, or None when it may."""
+    return _verdict(address, tuple(policy.allowed_networks))
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in cidrs)
+
+
+# A pure function of its two strings, asked on every call with the same few: parse once.
+@functools.lru_cache(maxsize=4096)
+def _verdict(address: str, allowed_networks: tuple[str, ...]) -> str | None:
     ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
-    if any(ip in net for net in policy.networks()):
+    if any(ip in net for net in _networks(allowed_networks)):
         return None
     if ip in _METADATA:
         return "a cloud metadata address"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import ssl
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
 
 import aiohttp
@@ -25,6 +24,11 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _TRANSIENT = {408, 425, 429}
 _FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_HEADERS = {
+    "User-Agent": "agentbus-tool-executor",
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",  # decoded while the body streams in
+}
 
 
 class HttpRequestTool:
@@ -60,33 +64,31 @@ class HttpRequestTool:
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
-        if transport is None and pool == "aiohttp":
+        if transport is not None:
+            self.transports = [transport]
+        elif pool == "aiohttp":
             # httpx's API over aiohttp's connection pool: httpcore's pool spends ~1 ms of CPU
             # per request at 100+ in flight (it rescans every pooled connection per request,
             # see bench/tool_executor_bench.py), aiohttp's a fraction of that. aiohttp keys
             # pooled connections by the TLS server name too, so a pinned IP shared by two
             # names never reuses one name's verified connection for the other.
-            transport, client_pools = _aiohttp(tls, limits), 1
-        self.clients = [
-            httpx.AsyncClient(
-                verify=tls,
-                follow_redirects=False,
-                trust_env=False,  # no proxy from the environment may bypass address checks
-                transport=transport,
-                limits=limits,
-                # Calls of different tenants share the client: no cookie may carry over.
-                cookies=_no_cookies(),
-            )
+            self.transports = [_aiohttp(tls, limits)]
+        else:
             # httpcore's pool bookkeeping serialises one pool's calls (~50 in flight at
-            # most): with pool="httpx", several independent pools are used in turn.
-            for _ in range(max(1, client_pools))
-        ]
-        self._next = itertools.cycle(self.clients)
+            # most): several independent pools are used in turn.
+            self.transports = [
+                httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
+                for _ in range(max(1, client_pools))
+            ]
+        # Requests go straight to a transport, not through an httpx.AsyncClient: redirects
+        # are followed here, and a client's cookie jar would carry one tenant's cookies
+        # into another tenant's calls (proxies from the environment are never read).
+        self._next = itertools.cycle(self.transports)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        for client in self.clients:
-            await client.aclose()
+        for transport in self.transports:
+            await transport.aclose()
 
     async def run(self, call: ToolCall) -> Any:
         """Make the request, following redirects under the same checks."""
@@ -163,18 +165,17 @@ class HttpRequestTool:
         extensions: dict[str, Any] = {"timeout": http_timeout.as_dict()}
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host  # certificate checked against the name
-        client = next(self._next)
-        request = client.build_request(
+        request = httpx.Request(
             method,
             pinned,
-            headers=headers,
+            headers=_with_defaults(headers),
             params=query if isinstance(query, dict) else None,
             content=content if isinstance(content, str | bytes) else None,
             json=json_body,
             extensions=extensions,
         )
         try:
-            return await client.send(request, stream=True)
+            return await next(self._next).handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise ToolError(
                 "tool.timeout", f"{method} {url.host} timed out", retryable=True
@@ -229,8 +230,10 @@ def _aiohttp(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransp
     return AiohttpTransport(verify=tls, limits=limits, trust_env=False, client=session)
 
 
-def _no_cookies() -> CookieJar:
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+def _with_defaults(headers: dict[str, str]) -> httpx.Headers:
+    merged = httpx.Headers(_DEFAULT_HEADERS)
+    merged.update(headers)  # case-insensitive: a caller's user-agent replaces ours
+    return merged
 
 
 def _too_large(limit: int) -> ToolError:

@@ -32,12 +32,31 @@ def _validator(schema_json: bytes) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
+# Definitions are parsed once per content hash, so the same schema object comes back call
+# after call: find its validator by identity (the entry keeps the object, so its id stays
+# its own) before paying for the canonical JSON.
+_BY_ID: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator_for(schema: dict[str, Any]) -> Draft202012Validator:
+    entry = _BY_ID.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    validator = _validator(canonical_json(schema))
+    if len(_BY_ID) >= 1024:
+        _BY_ID.clear()
+    _BY_ID[id(schema)] = (schema, validator)
+    return validator
+
+
 def first_problem(schema: dict[str, Any], value: Any) -> tuple[str, str] | None:
     """(field path, reason) of the first violation, or None when `value` is valid.
 
     The reason never quotes the value: arguments may hold secrets or personal data.
     """
-    validator = _validator(canonical_json(schema))
+    validator = _validator_for(schema)
+    if validator.is_valid(value):
+        return None
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
