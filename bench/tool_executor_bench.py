@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from httpx_aiohttp import AiohttpTransport
 from tool_executor.domain import Implementation, SideEffect, ToolDefinition
 
 from agentbus.testing import create_topics, raw_record
@@ -155,15 +155,15 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     finished = await asyncio.wait_for(asyncio.gather(*futures), args.timeout_s)
     elapsed = max(finished) - started
     cpu_ms = (_cpu_s(args.executor_pid) - cpu_started) * 1000 / n
-    # Baseline: the same calls made directly with the concurrency the bus allows.
-    # (16 httpx pools used in turn, like the executor's HTTP tool: one pool caps concurrency.)
+    # Baseline: the same calls made directly with the concurrency the bus allows, over the
+    # same connection pool as the executor's HTTP tool (httpx over aiohttp).
     limit = asyncio.Semaphore(args.max_in_flight)
-    clients = [httpx.AsyncClient(timeout=60) for _ in range(16)]
-    turn = itertools.cycle(clients)
+    pool = httpx.Limits(max_connections=args.max_in_flight)
+    clients = [httpx.AsyncClient(timeout=60, transport=AiohttpTransport(limits=pool))]
 
     async def one() -> None:
         async with limit:
-            await next(turn).post(url)
+            await clients[0].post(url)
 
     direct_started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
