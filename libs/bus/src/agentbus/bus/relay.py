@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from agentbus.storage import (
     UnitOfWorkFactory,
@@ -14,7 +15,7 @@ from agentbus.storage import (
     pending,
     relay_turn,
 )
-from agentbus.storage.tables import OutboxEntry, utcnow
+from agentbus.storage.tables import utcnow
 
 from .background import BackgroundLoop
 from .records import OutboundRecord, RecordSink
@@ -114,12 +115,12 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self.sink.send([_to_record(row) for row in rows])
-            await mark_published(session, [row.id for row in rows if row.id is not None])
+            await mark_published(session, [row.id for row in rows])
             await session.commit()
             return len(rows)
 
 
-def _to_record(row: OutboxEntry) -> OutboundRecord:
+def _to_record(row: Any) -> OutboundRecord:
     return OutboundRecord(
         topic=row.topic,
         key=row.key,
