@@ -256,10 +256,12 @@ async def planner_runs(
         await submit(warm)
         await collect(set(warm), timeout_s=180)
         measured = [f"run-{i}" for i in range(count)]
+        cpu_before = process_cpu_s(process.pid)
         start = time.perf_counter()
         await submit(measured)
         await collect(set(measured), timeout_s=600)
         elapsed = max(done[t] for t in measured) - start
+        cpu = process_cpu_s(process.pid) - cpu_before
     finally:
         stop.set()
         await answering
@@ -278,7 +280,20 @@ async def planner_runs(
     latencies = [done[t] - sent[t] for t in measured]
     if failed:
         print(f"warning: {failed} runs failed", file=sys.stderr)
-    return line("planner", count, elapsed, latencies, "runs")
+    # CPU per run tells where a shared machine leaves the figure: runs/s on one idle core
+    # would be at most 1000 / (ms per run).
+    return line("planner", count, elapsed, latencies, "runs") + (
+        f"   planner CPU {1000 * cpu / count:.2f} ms/run"
+    )
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def main() -> None:

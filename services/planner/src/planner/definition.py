@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import semver
@@ -181,12 +182,14 @@ class WorkflowDefinition(_Model):
 
     def step(self, step_id: str) -> Step:
         """The step with this id; KeyError if there is none."""
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self._steps_by_id[step_id]
 
-    @property
+    # Definitions are frozen and parsed once per content hash, so these are computed once.
+    @cached_property
+    def _steps_by_id(self) -> dict[str, Step]:
+        return {step.id: step for step in self.steps}
+
+    @cached_property
     def compensation_ids(self) -> frozenset[str]:
         """Steps that run only as another step's compensation."""
         return frozenset(s.compensate for s in self.steps if s.compensate)

@@ -25,7 +25,6 @@ from .runner import SOURCE, RunDriver, new_run_state
 from .schema_errors import describe
 from .state import CancelRequested, Input, RunState, TimerFired, TimerKind
 from .store import DefinitionRepository, TaskRepository
-from .tables import TaskRow
 
 __all__ = ["RunHandlers", "TaskRejectedError", "run_id_for"]
 
@@ -93,21 +92,18 @@ class RunHandlers:
         """Start the task's run once; a resubmission changes nothing. The run id, if any."""
         task = envelope.data
         tasks = TaskRepository(uow)
-        seen = await tasks.get(uow.tenant_id, task.task_id)
+        seen = await tasks.seen(task.task_id)
         if seen is not None:
             log.info("task already submitted", extra={"fields": {"task_id": task.task_id}})
-            return seen.run_id
+            return seen[0]
         # The task id is the idempotency key, unless the submitter names another one.
         run_id = run_id_for(uow.tenant_id, task.idempotency_key or task.task_id)
         if task.idempotency_key and await self.driver.exists(uow, run_id):
-            tasks.add(
-                TaskRow(
-                    tenant_id=uow.tenant_id,
-                    task_id=task.task_id,
-                    run_id=run_id,
-                    outcome="duplicate",
-                    reason=f"idempotency key {task.idempotency_key!r} already started a run",
-                )
+            tasks.stage(
+                task.task_id,
+                run_id=run_id,
+                outcome="duplicate",
+                reason=f"idempotency key {task.idempotency_key!r} already started a run",
             )
             return run_id
         try:
@@ -121,9 +117,7 @@ class RunHandlers:
         except TaskRejectedError as rejected:
             self._reject(uow, envelope, rejected)
             return None
-        tasks.add(
-            TaskRow(tenant_id=uow.tenant_id, task_id=task.task_id, run_id=run_id, outcome="started")
-        )
+        tasks.stage(task.task_id, run_id=run_id, outcome="started")
         state = new_run_state(
             run_id,
             definition,
@@ -159,14 +153,7 @@ class RunHandlers:
         self, uow: UnitOfWork, envelope: Envelope[TaskSubmitted], rejected: TaskRejectedError
     ) -> None:
         task = envelope.data
-        TaskRepository(uow).add(
-            TaskRow(
-                tenant_id=uow.tenant_id,
-                task_id=task.task_id,
-                outcome="rejected",
-                reason=rejected.message,
-            )
-        )
+        TaskRepository(uow).stage(task.task_id, outcome="rejected", reason=rejected.message)
         failed = TaskFailed(
             task_id=task.task_id,
             error=ErrorInfo(code=rejected.code, message=rejected.message),

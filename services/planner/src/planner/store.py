@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from agentbus.bus import TransientError
-from agentbus.storage import TenantRepository
+from agentbus.storage import TenantRepository, UnitOfWork
 
 from .state import RunState
 from .tables import DefinitionRow, DraftJobRow, RunRow, TaskRow, utcnow
@@ -39,13 +39,19 @@ class DefinitionRepository(TenantRepository[DefinitionRow]):
 
     async def runnable(
         self, name: str, version: str | None, *, evaluation: bool = False
-    ) -> DefinitionRow | None:
-        """The published version asked for, or the latest published one; None otherwise."""
+    ) -> Any | None:
+        """The published version asked for, or the latest published one; None otherwise.
+
+        A row with the version's name, version, status and content hash only: every task
+        resolves its workflow, and the definitions' JSON is parsed once per hash elsewhere.
+        """
+        connection = await self.session.connection()
+        rows = (await connection.execute(_VERSIONS, {"t": self.tenant_id, "n": name})).all()
         if evaluation and version is not None:
             # An evaluation (no side effects, no production metrics) proves a version before
             # it is published, so it may run the exact version it names in any status.
-            return next((r for r in await self.versions(name) if r.version == version), None)
-        rows = [r for r in await self.versions(name) if r.status == Status.PUBLISHED.value]
+            return next((r for r in rows if r.version == version), None)
+        rows = [r for r in rows if r.status == Status.PUBLISHED.value]
         if version is not None:
             return next((r for r in rows if r.version == version), None)
         newest = latest(r.version for r in rows)
@@ -135,6 +141,13 @@ class RunRepository(TenantRepository[RunRow]):
         return rows[0] if rows else None
 
 
+_DEFINITIONS: Any = DefinitionRow.__table__  # type: ignore[attr-defined]
+_VERSIONS = select(
+    _DEFINITIONS.c.name,
+    _DEFINITIONS.c.version,
+    _DEFINITIONS.c.status,
+    _DEFINITIONS.c.content_hash,
+).where(_DEFINITIONS.c.tenant_id == bindparam("t"), _DEFINITIONS.c.name == bindparam("n"))
 _RUNS: Any = RunRow.__table__  # type: ignore[attr-defined]
 _READ = select(_RUNS.c.revision, _RUNS.c.state).where(
     _RUNS.c.tenant_id == bindparam("t"), _RUNS.c.run_id == bindparam("r")
@@ -173,9 +186,58 @@ def _run_values(tenant_id: str, state: RunState, now: datetime) -> dict[str, Any
 
 
 class TaskRepository(TenantRepository[TaskRow]):
-    """Task ids seen, so a task starts at most one run."""
+    """Task ids seen, so a task starts at most one run.
+
+    New tasks are written when the transaction commits, all of them in one statement;
+    until then `seen` finds them here.
+    """
 
     model = TaskRow
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        super().__init__(uow)
+        staged: dict[str, dict[str, Any]] | None = uow.stash.get(_TASKS_STASH)
+        if staged is None:
+            staged = uow.stash[_TASKS_STASH] = {}
+            rows = staged
+
+            async def write() -> None:
+                if not rows:
+                    return
+                connection = await uow.session.connection()
+                await connection.execute(_TASKS.insert(), list(rows.values()))
+
+            uow.before_commit(write)
+        self.staged = staged
+
+    async def seen(self, task_id: str) -> tuple[str | None] | None:
+        """(run id,) of a task already submitted (None when it started no run), else None."""
+        staged = self.staged.get(task_id)
+        if staged is not None:
+            return (staged["run_id"],)
+        connection = await self.session.connection()
+        found = (await connection.execute(_SEEN, {"t": self.tenant_id, "k": task_id})).first()
+        return (found.run_id,) if found is not None else None
+
+    def stage(
+        self, task_id: str, *, outcome: str, run_id: str | None = None, reason: str | None = None
+    ) -> None:
+        """Record a task as submitted (written at commit)."""
+        self.staged[task_id] = {
+            "tenant_id": self.tenant_id,
+            "task_id": task_id,
+            "run_id": run_id,
+            "outcome": outcome,
+            "reason": reason,
+            "created_at": utcnow(),
+        }
+
+
+_TASKS_STASH = "planner.tasks"
+_TASKS: Any = TaskRow.__table__  # type: ignore[attr-defined]
+_SEEN = select(_TASKS.c.run_id).where(
+    _TASKS.c.tenant_id == bindparam("t"), _TASKS.c.task_id == bindparam("k")
+)
 
 
 class DraftJobRepository(TenantRepository[DraftJobRow]):

@@ -27,7 +27,8 @@ def classify(envelope):
 
 
 async def test_an_evaluation_approval_answers_from_its_fixture_or_is_refused(make_env):
-    env = await make_env(key="runs")
+    # Its own planner: another module's responders on shared topics would answer its tools.
+    env = await make_env(key="eval-approvals")
     source = (WORKFLOWS / "refund-triage.yaml").read_text()
     await env.publish_definition(source.replace("name: refund-triage", "name: eval-approvals"))
     await env.respond("tool.requests", tools)
