@@ -16,7 +16,7 @@ usage: infra/dev/stack.sh COMMAND
 
 processes (port): traces 14318 (OTLP/HTTP -> JSON lines), shop 8090 (the demo's upstream
 shop API), planner 8081, model-router 8082, tool-executor 8083, guardrail 8084, approval 8085,
-audit 8086. Each keeps its SQLite database, log and pid file under STACK_DIR.
+audit 8086, evaluation 8087. Each keeps its SQLite database, log and pid file under STACK_DIR.
 
 environment:
   STACK_DIR             state directory               (default <repo>/var/stack)
@@ -42,7 +42,7 @@ TRACES_PORT=14318
 SHOP_PORT=8090
 
 # Start order: the trace sink and the shop first, so the services find them at once.
-PROCESSES=(traces shop planner model-router tool-executor guardrail approval audit)
+PROCESSES=(traces shop planner model-router tool-executor guardrail approval audit evaluation)
 
 port_of() {
   case "$1" in
@@ -54,6 +54,7 @@ port_of() {
     guardrail) echo 8084 ;;
     approval) echo 8085 ;;
     audit) echo 8086 ;;
+    evaluation) echo 8087 ;;
     *) die "unknown process $1" ;;
   esac
 }
@@ -130,6 +131,14 @@ EOF
       echo "AUDIT_SIGNING__CREATE_MISSING=true"
       echo "AUDIT_CHECKPOINT_INTERVAL_S=10"
       ;;
+    evaluation)
+      # Its rubric judge calls the router and shadow evaluation reads the planner's runs, as
+      # olivia of acme (keys from a file, never in the environment).
+      echo "EVALUATION_JUDGE__URL=http://127.0.0.1:8082"
+      echo "EVALUATION_JUDGE__API_KEYS_FILE=$STACK_DIR/evaluation-client-keys.json"
+      echo "EVALUATION_RECORDED_RUNS__URL=http://127.0.0.1:8081"
+      echo "EVALUATION_RECORDED_RUNS__API_KEYS_FILE=$STACK_DIR/evaluation-client-keys.json"
+      ;;
   esac
 }
 
@@ -159,6 +168,14 @@ entries = [
 PY
   )
   log "minted demo API keys in $STACK_DIR/keys.json"
+}
+
+# The evaluation service's client keys (tenant -> key): olivia's, for the router and planner.
+ensure_evaluation_keys() {
+  [ -s "$STACK_DIR/evaluation-client-keys.json" ] && return 0
+  (umask 077 && "$PY" -c 'import json, sys; k = json.load(open(sys.argv[1]))
+json.dump({"acme": k["olivia"]}, open(sys.argv[2], "w"))' \
+    "$STACK_DIR/keys.json" "$STACK_DIR/evaluation-client-keys.json")
 }
 
 start_one() {
@@ -198,6 +215,7 @@ cmd_up() {
   "$ROOT/.venv/bin/agentbus" topics create --bootstrap "$(bootstrap)" >/dev/null \
     || die "creating the catalogue topics failed"
   ensure_keys
+  ensure_evaluation_keys
   local name
   for name in "${PROCESSES[@]}"; do start_one "$name"; done
   for name in "${PROCESSES[@]}"; do wait_ready "$name"; done

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -24,24 +26,45 @@ __all__ = [
 ]
 
 
-class JudgeSettings(BaseModel):
-    """The model-judged rubric scorer: the model-router's OpenAI-compatible API."""
+class _TenantKeys(BaseModel):
+    """Client API keys per tenant, from settings or a JSON file (keys stay out of the env)."""
+
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict, description="tenant -> key")
+    api_keys_file: Path | None = Field(
+        default=None, description='JSON file {"<tenant>": "<key>"}; api_keys win over it'
+    )
+
+    @model_validator(mode="after")
+    def _read_file(self) -> _TenantKeys:
+        if self.api_keys_file is not None:
+            try:
+                found = json.loads(self.api_keys_file.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"api_keys_file {self.api_keys_file}: {exc}") from exc
+            if not isinstance(found, dict):
+                raise ValueError(f"api_keys_file {self.api_keys_file}: not a JSON object")
+            self.api_keys = {k: SecretStr(str(v)) for k, v in found.items()} | self.api_keys
+        return self
+
+
+class JudgeSettings(_TenantKeys):
+    """The model-judged rubric scorer: the model-router's OpenAI-compatible API.
+
+    `api_keys`: tenant -> router API key (the judge's spend is the tenant's).
+    """
 
     url: str | None = Field(default=None, description="router base URL, e.g. http://127.0.0.1:8082")
-    api_keys: dict[str, SecretStr] = Field(
-        default_factory=dict, description="tenant -> router API key (spend is the tenant's)"
-    )
     model: str = Field(default="default", description="alias a rubric uses unless it names one")
     timeout_s: float = Field(default=30.0, gt=0)
 
 
-class RecordedRunsSettings(BaseModel):
-    """Where shadow evaluations read recorded production runs: the planner's run API."""
+class RecordedRunsSettings(_TenantKeys):
+    """Where shadow evaluations read recorded production runs: the planner's run API.
+
+    `api_keys`: tenant -> planner API key (reads runs).
+    """
 
     url: str | None = Field(default=None, description="planner base URL, e.g. :8081")
-    api_keys: dict[str, SecretStr] = Field(
-        default_factory=dict, description="tenant -> planner API key (reads runs)"
-    )
     timeout_s: float = Field(default=30.0, gt=0)
     max_runs: int = Field(default=100, ge=1, le=1000, description="most runs one shadow replays")
 
