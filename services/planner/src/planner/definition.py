@@ -10,6 +10,7 @@ import semver
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.events.guardrail import Direction
+from contracts.events.tool import Scope
 from contracts.types import Name
 
 __all__ = [
@@ -98,6 +99,9 @@ class ToolStep(StepBase):
     type: Literal["tool"]
     tool: Name
     version: str | None = None
+    # Least privilege, reviewed with the definition: the tool-executor runs the tool only
+    # if these include every scope the tool needs (and the tenant's grant holds them).
+    scopes: list[Scope] = Field(default_factory=list)
 
 
 class GuardrailStep(StepBase):

@@ -33,9 +33,10 @@ A definition has: name, version (semantic), description, input_schema (JSON Sche
 output (map of name -> JMESPath over {input, steps}), steps (list). Each step has id
 (lower case), type (llm | tool | guardrail | approval | condition | map | workflow),
 depends_on (ids), inputs (map of name -> JMESPath over {input, steps: {id: {output}}}).
-llm: model, prompt with {{ name }} placeholders from inputs. tool: tool. guardrail:
-direction, inputs.content. approval: subject. condition: if, then, else (step ids that
-depend on it). map: over (a list expression), step (an item step; item and index in scope).
+llm: model, prompt with {{ name }} placeholders from inputs. tool: tool, scopes (those
+it needs). guardrail: direction, inputs.content. approval: subject. condition: if, then,
+else (step ids that depend on it). map: over (a list expression), step (an item step;
+item and index in scope).
 Optional: retry {max_attempts, backoff_s}, timeout_s, on_failure (fail|continue|compensate)."""
 
 

@@ -59,6 +59,8 @@ def build_request(
             arguments=inputs,
             # Same on every attempt: a retried side effect happens once at the tool.
             idempotency_key=deterministic_id(ref.run_id, ref.step_id, "tool"),
+            scopes=list(step.scopes),
+            on_behalf_of=requested_by,
             evaluation=evaluation,
         )
     if isinstance(step, GuardrailStep):

@@ -71,6 +71,23 @@ def test_independent_steps_are_sent_together_and_the_join_waits():
     assert sim.state.status is RunStatus.COMPLETED
 
 
+def test_a_tool_request_holds_the_steps_scopes_for_the_runs_requester():
+    sim = Sim(
+        """
+name: scoped
+version: 1.0.0
+steps:
+  - {id: refund, type: tool, tool: payments.refund, scopes: ["payments:refund"]}
+  - {id: look, type: tool, tool: orders.lookup}
+""",
+        {},
+    )
+    requests = {r.step_key: r.payload for r in sim.requests(sim.start())}
+    assert requests["refund"].scopes == ["payments:refund"]
+    assert requests["look"].scopes == [], "a step holds only the scopes it declares"
+    assert requests["refund"].on_behalf_of == Actor(kind=ActorKind.SYSTEM, id="crm")
+
+
 def test_duplicate_and_late_replies_change_nothing():
     sim = Sim(DIAMOND, {"order_id": "o-1"})
     fetch = sim.requests(sim.start())[0]
