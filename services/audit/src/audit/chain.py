@@ -24,8 +24,10 @@ __all__ = [
     "Verification",
     "Walker",
     "entry",
+    "entry_parts",
     "link_hash",
     "verify_chain",
+    "with_seq",
 ]
 
 GENESIS = "0" * 64
@@ -44,24 +46,53 @@ def entry(
     data: Mapping[str, Any],
 ) -> bytes:
     """JCS bytes of one chain entry; `time` is ISO 8601 text, `data` the event's JSON."""
-    if not -_MAX_EXACT <= seq <= _MAX_EXACT:
-        raise ValueError(f"seq {seq} is beyond the exact integers of JCS")
+    head, tail = entry_parts(
+        tenant_id=tenant_id,
+        event_id=event_id,
+        event_type=event_type,
+        source=source,
+        time=time,
+        run_id=run_id,
+        data=data,
+    )
+    return with_seq(head, seq, tail)
+
+
+def entry_parts(
+    *,
+    tenant_id: str,
+    event_id: str,
+    event_type: str,
+    source: str,
+    time: str,
+    run_id: str | None,
+    data: Mapping[str, Any],
+) -> tuple[bytes, bytes]:
+    """An entry's JCS bytes before and after its seq (known only once it is linked)."""
     # The keys are fixed ASCII names, written in sorted order; only the values vary.
-    return _ENTRY % (
+    head = _HEAD % (
         canonical_json(data),
         json_string(event_id),
         b"null" if run_id is None else json_string(run_id),
-        seq,
+    )
+    tail = _TAIL % (
         json_string(source),
         json_string(tenant_id),
         json_string(time),
         json_string(event_type),
     )
+    return head, tail
 
 
-_ENTRY = (
-    b'{"data":%b,"event_id":%b,"run_id":%b,"seq":%d,"source":%b,"tenant_id":%b,"time":%b,"type":%b}'
-)
+def with_seq(head: bytes, seq: int, tail: bytes) -> bytes:
+    """The entry bytes from `entry_parts` and its seq."""
+    if not -_MAX_EXACT <= seq <= _MAX_EXACT:
+        raise ValueError(f"seq {seq} is beyond the exact integers of JCS")
+    return b"%b%d%b" % (head, seq, tail)
+
+
+_HEAD = b'{"data":%b,"event_id":%b,"run_id":%b,"seq":'
+_TAIL = b',"source":%b,"tenant_id":%b,"time":%b,"type":%b}'
 
 
 def link_hash(prev_hash: str, body: bytes) -> str:

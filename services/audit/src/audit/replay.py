@@ -17,16 +17,20 @@ from pydantic import ValidationError
 
 from contracts.events.audit import AuditRecorded
 
-from .chain import GENESIS, Chain, Checkpoint, Link, entry
+from .chain import GENESIS, Chain, Checkpoint, Link, entry, entry_parts, with_seq
 from .domain import AUDIT_EVENT_TYPE, IndexedFields, indexed_fields, with_trace_id
 from .reader import TopicWindow, Window, locate, read_window
+from .replay_workers import Prepared, WorkerJob, prepared_stream
 from .signing import CheckpointSigner
 from .sinks import ReplaySink
+from .verify_chunks import default_workers
 
 __all__ = ["ReplayFilter", "ReplayStats", "replay"]
 
 _TYPE = AUDIT_EVENT_TYPE.encode()
 _TRACE = "ce_traceparent"
+# Below this many records in the window, starting worker processes costs more than it saves.
+MIN_PARALLEL_RECORDS = 20_000
 _REQUIRED = frozenset(("actor", "action", "resource_type", "resource_id", "outcome", "occurred_at"))
 
 
@@ -113,7 +117,7 @@ def _kafka_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def _consumer(bootstrap: str, **config: Any) -> AIOKafkaConsumer:
+def _consumer(bootstrap: str, config: dict[str, Any]) -> AIOKafkaConsumer:
     # No group: nothing is committed, no other consumer's position moves, no rebalance.
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -136,12 +140,21 @@ async def replay(
     on_total: Callable[[int], None] | None = None,
     on_fetched: Callable[[int], None] | None = None,
     consumer_config: dict[str, Any] | None = None,
+    workers: int | None = None,
 ) -> ReplayStats:
-    """Rebuild every tenant's chain from the window into `sink`; sign heads with `signer`."""
+    """Rebuild every tenant's chain from the window into `sink`; sign heads with `signer`.
+
+    Windows of at least MIN_PARALLEL_RECORDS records on several partitions are read and
+    prepared by `workers` processes (default: one per core); the output is the same.
+    """
     stats = ReplayStats()
-    consumer = _consumer(bootstrap, **(consumer_config or {}))
+    config = dict(consumer_config or {})
+    run = _Run(
+        bootstrap, config, window, sink, where, stats, on_fetched,
+        default_workers() if workers is None else workers,
+    )  # fmt: skip
     with _fewer_collections():
-        return await _run(consumer, window, sink, where, signer, stats, on_total, on_fetched)
+        return await run.execute(signer, on_total)
 
 
 @contextmanager
@@ -157,36 +170,76 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-async def _run(
-    consumer: AIOKafkaConsumer,
-    window: Window,
-    sink: ReplaySink,
-    where: ReplayFilter,
-    signer: CheckpointSigner | None,
-    stats: ReplayStats,
-    on_total: Callable[[int], None] | None,
-    on_fetched: Callable[[int], None] | None,
-) -> ReplayStats:
-    started = time.perf_counter()
-    chain = Chain()
-    times: dict[str, str] = {}
-    await consumer.start()
-    try:
-        offsets: TopicWindow = await locate(consumer, window)
-        if on_total is not None:
-            on_total(offsets.total)
-        async for records in read_window(consumer, window, offsets, on_fetched=on_fetched):
+@dataclass
+class _Run:
+    """One replay: where it reads, what it keeps, where it writes."""
+
+    bootstrap: str
+    config: dict[str, Any]
+    window: Window
+    sink: ReplaySink
+    where: ReplayFilter
+    stats: ReplayStats
+    on_fetched: Callable[[int], None] | None
+    workers: int
+    chain: Chain = field(default_factory=Chain)
+    times: dict[str, str] = field(default_factory=dict)
+
+    async def execute(
+        self, signer: CheckpointSigner | None, on_total: Callable[[int], None] | None
+    ) -> ReplayStats:
+        started = time.perf_counter()
+        consumer = _consumer(self.bootstrap, self.config)
+        await consumer.start()
+        try:
+            offsets: TopicWindow = await locate(consumer, self.window)
+            if on_total is not None:
+                on_total(offsets.total)
+            active = sum(1 for p in offsets.start if offsets.start[p] < offsets.end[p])
+            parallel = min(self.workers, active) > 1 and offsets.total >= MIN_PARALLEL_RECORDS
+            if not parallel:
+                await self._one_process(consumer, offsets)
+        finally:
+            await consumer.stop()
+        if parallel:
+            await self._workers(offsets)
+        marks = _sign(self.chain, self.times, signer)
+        await self.sink.finish(dict(self.chain.heads), marks)
+        self.stats.heads = dict(self.chain.heads)
+        self.stats.seconds = time.perf_counter() - started
+        return self.stats
+
+    async def _one_process(self, consumer: AIOKafkaConsumer, offsets: TopicWindow) -> None:
+        stats, sink = self.stats, self.sink
+        window = read_window(consumer, self.window, offsets, on_fetched=self.on_fetched)
+        async for records in window:
             stats.scanned += len(records)
-            links, fields, ids = _link_all(records, where, chain, times, stats, sink.needs_fields)
+            links, fields, ids = _link_all(
+                records, self.where, self.chain, self.times, stats, sink.needs_fields
+            )
             await sink.add_many(links, fields, ids)
             stats.written += len(links)
-    finally:
-        await consumer.stop()
-    marks = _sign(chain, times, signer)
-    await sink.finish(dict(chain.heads), marks)
-    stats.heads = dict(chain.heads)
-    stats.seconds = time.perf_counter() - started
-    return stats
+
+    async def _workers(self, offsets: TopicWindow) -> None:
+        stats, where, with_fields = self.stats, self.where, self.sink.needs_fields
+        job = WorkerJob(
+            window=self.window,
+            offsets=offsets,
+            open_consumer=lambda: _consumer(self.bootstrap, self.config),
+            prepare=lambda records: prepare(records, where, with_fields),
+        )
+
+        def on_batch(scanned: int, fetched: int, rejected: int, reasons: list[str]) -> None:
+            stats.scanned += scanned
+            stats.rejected += rejected
+            stats.rejections.extend(reasons[: 20 - len(stats.rejections)])
+            if self.on_fetched is not None:
+                self.on_fetched(fetched)
+
+        async for payloads in prepared_stream(job, self.workers, on_batch):
+            links, fields, ids = _link_prepared(payloads, self.chain, self.times)
+            await self.sink.add_many(links, fields, ids)
+            stats.written += len(links)
 
 
 def _link_all(
@@ -235,6 +288,79 @@ def _link_all(
         times[owner] = when
         links.append(Link(owner, seq, prev, digest, body))
         fields.append(indexed_fields(data, run_id) if with_fields else None)
+        ids.append(event_id)
+    return links, fields, ids
+
+
+# (tenant, event id, time, entry before seq, entry after seq, query fields)
+Payload = tuple[str, str, str, bytes, bytes, IndexedFields | None]
+
+
+def prepare(
+    records: list[ConsumerRecord[Any, Any]], where: ReplayFilter, with_fields: bool
+) -> tuple[list[Prepared], int, list[str]]:
+    """Filter, check and canonicalise records (a worker's half of `_link_all`).
+
+    Every record yields an item (None as payload when skipped or rejected): the merge
+    of the workers' streams needs each record's place. Also the rejected count and the
+    first reasons.
+    """
+    tenant = where.tenant_id.encode() if where.tenant_id else None
+    run = where.run_id.encode() if where.run_id else None
+    strict, event_type = where.strict, AUDIT_EVENT_TYPE
+    items: list[Prepared] = []
+    rejected = 0
+    reasons: list[str] = []
+    for record in records:
+        key = (record.timestamp, record.partition)
+        headers = dict(record.headers)
+        if (tenant is not None and headers.get("ce_tenantid") != tenant) or (
+            run is not None and headers.get("ce_runid") != run
+        ):
+            items.append((*key, None))
+            continue
+        try:
+            owner, event_id, source, run_id, when, data = parse(record, headers, strict)
+        except RejectedRecordError as exc:
+            rejected += 1
+            if len(reasons) < 20:
+                reasons.append(str(exc))
+            items.append((*key, None))
+            continue
+        head, tail = entry_parts(
+            tenant_id=owner,
+            event_id=event_id,
+            event_type=event_type,
+            source=source,
+            time=when,
+            run_id=run_id,
+            data=data,
+        )
+        fields = indexed_fields(data, run_id) if with_fields else None
+        items.append((*key, (owner, event_id, when, head, tail, fields)))
+    return items, rejected, reasons
+
+
+def _link_prepared(
+    payloads: list[Payload | None], chain: Chain, times: dict[str, str]
+) -> tuple[list[Link], list[IndexedFields | None], list[str]]:
+    """Link prepared entries in order (the parent's half of `_link_all`)."""
+    heads = chain.heads
+    links: list[Link] = []
+    fields: list[IndexedFields | None] = []
+    ids: list[str] = []
+    for payload in payloads:
+        if payload is None:
+            continue
+        owner, event_id, when, head, tail, indexed = payload
+        seq, prev = heads.get(owner, (0, GENESIS))
+        seq += 1
+        body = with_seq(head, seq, tail)
+        digest = sha256(prev.encode() + body).hexdigest()
+        heads[owner] = (seq, digest)
+        times[owner] = when
+        links.append(Link(owner, seq, prev, digest, body))
+        fields.append(indexed)
         ids.append(event_id)
     return links, fields, ids
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from audit import replay as replay_module
 from audit.chain import Link
 from audit.export import read_export
 from audit.migrations import VERSIONS
@@ -51,9 +52,12 @@ async def test_replaying_100k_records_twice_gives_byte_identical_verified_export
     )
     before = await end_offsets(kafka_bootstrap, topic)
     outputs = []
-    for attempt in range(2):
+    # Once on two worker processes (the default on this machine), once in one process.
+    for attempt, workers in enumerate((2, 1)):
         out = tmp_path / f"replay-{attempt}.jsonl"
-        stats = await replay(kafka_bootstrap, Window(topic), JsonlSink(out), signer=SIGNER)
+        stats = await replay(
+            kafka_bootstrap, Window(topic), JsonlSink(out), signer=SIGNER, workers=workers
+        )
         assert stats.written == 100_000
         assert stats.rejected == 0
         outputs.append(out.read_bytes())
@@ -154,3 +158,48 @@ async def test_strict_replay_rejects_what_the_live_consumer_would_dead_letter(
     assert (lenient.written, lenient.rejected) == (4, 1)
     assert (strict.written, strict.rejected) == (3, 2)
     assert any("not an agentbus.audit.recorded.v1" in r for r in strict.rejections)
+
+
+async def test_worker_processes_write_what_one_process_writes(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path, monkeypatch
+) -> None:
+    # Timestamps that go back and forth within each partition, a tenant filter and records
+    # the checks reject: the merge across workers must still give the single-process order.
+    monkeypatch.setattr(replay_module, "MIN_PARALLEL_RECORDS", 0)
+    topic = await audit_topic(3)
+    count = 3_000
+    records = audit_records(count, tenants=("acme", "globex", "initech"), runs=40, step_ms=1)
+    base = records[0][3]
+    shuffled = [(k, v, h, base + (i * 7919) % count) for i, (k, v, h, _) in enumerate(records)]
+    key, _, headers, ts = shuffled[10]
+    shuffled[10] = (key, b"not json", headers, ts)
+    await produce_fast(kafka_bootstrap, topic, shuffled)
+    expected = {ReplayFilter(): count - 1, ReplayFilter("globex"): 999}
+    expected[ReplayFilter(strict=True)] = count - 1
+    for where, written in expected.items():
+        outputs, summaries = [], []
+        for workers in (1, 2):
+            out = tmp_path / f"w{workers}.jsonl"
+            stats = await replay(
+                kafka_bootstrap, Window(topic), JsonlSink(out), where=where, signer=SIGNER,
+                workers=workers,
+            )  # fmt: skip
+            outputs.append(out.read_bytes())
+            summaries.append((stats.scanned, stats.written, stats.rejected, stats.heads))
+        assert outputs[0] == outputs[1], where
+        assert summaries[0] == summaries[1], where
+        # Record 10 (globex's) is not JSON: rejected by every filter here.
+        assert summaries[0][1:3] == (written, 1), where
+    exports = []
+    for workers in (1, 2):
+        engine = create_engine(f"sqlite:///{tmp_path}/store-{workers}.db")
+        try:
+            await upgrade(engine, [VERSIONS])
+            await replay(kafka_bootstrap, Window(topic), StoreSink(engine), workers=workers)
+            out = tmp_path / f"store-{workers}.jsonl"
+            await export_store(unit_factory(engine), out)
+            exports.append(out.read_bytes())
+        finally:
+            await engine.dispose()
+    assert exports[0] == exports[1]
+    assert exports[0].count(b"\n") == count - 1
