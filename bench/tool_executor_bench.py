@@ -101,6 +101,14 @@ def _request(tool: str, url: str) -> Any:
     )
 
 
+def _py_spy(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """Sample the executor with py-spy (GIL holder only, raw stacks) during throughput."""
+    if not args.py_spy:
+        return None
+    command = ["py-spy", "record", "--gil", "-r", "200", "-f", "raw", "-o", args.py_spy]
+    return subprocess.Popen([*command, "-p", str(args.executor_pid)])
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -146,6 +154,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     n = args.throughput_calls
     envelopes = [_request(f"bench.{args.throughput_side_effect}", url) for _ in range(n)]
     futures = [replies.expect(e.id) for e in envelopes]
+    spy = _py_spy(args)
     cpu_started = _cpu_s(args.executor_pid)
     started = time.perf_counter()
     for envelope in envelopes:
@@ -155,6 +164,9 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     finished = await asyncio.wait_for(asyncio.gather(*futures), args.timeout_s)
     elapsed = max(finished) - started
     cpu_ms = (_cpu_s(args.executor_pid) - cpu_started) * 1000 / n
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+        spy.wait(timeout=60)
     # Baseline: the same calls made directly with the concurrency the bus allows, over the
     # same connection pool as the executor's HTTP tool (httpx over aiohttp).
     limit = asyncio.Semaphore(args.max_in_flight)
@@ -353,6 +365,9 @@ if __name__ == "__main__":
     parser.add_argument("--timeout-s", type=float, default=300)
     parser.add_argument("--serve-work", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile", default=None, help="write the executor's cProfile here")
+    parser.add_argument(
+        "--py-spy", default=None, help="write py-spy raw stacks of the throughput phase here"
+    )
     arguments = parser.parse_args()
     if arguments.serve_work is not None:
         serve_work(arguments.serve_work)

@@ -106,6 +106,15 @@ def blocked_reason(address: str, policy: EgressPolicy) -> str | None:
     return _verdict(address, tuple(policy.allowed_networks))
 
 
+@functools.lru_cache(maxsize=4096)
+def _ip_literal(host: str) -> str | None:
+    """The normalised address when `host` is an IP literal, else None (a name)."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
 @functools.lru_cache(maxsize=256)
 def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(n, strict=False) for n in cidrs)
@@ -142,10 +151,8 @@ async def checked_addresses(
         raise ToolError(
             "tool.egress_denied", f"host {host!r} is not on the tenant's allow-list", denied=True
         )
-    try:
-        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-    except ValueError:
-        addresses = await resolver.resolve(host, port)
+    literal = _ip_literal(host)
+    addresses = [literal] if literal is not None else await resolver.resolve(host, port)
     if not addresses:
         raise ToolError("tool.dns_failed", f"{host!r} resolved to nothing", retryable=True)
     for address in addresses:
