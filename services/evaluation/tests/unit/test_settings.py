@@ -21,7 +21,7 @@ def test_keys_come_from_a_file_and_settings_win(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_key_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="missing.json"):
+    with pytest.raises(ValidationError, match=r"missing\.json"):
         JudgeSettings(api_keys_file=tmp_path / "missing.json")
     bad = tmp_path / "list.json"
     bad.write_text("[1]")
