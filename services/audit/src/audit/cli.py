@@ -94,12 +94,19 @@ def _print(results: list[Verification]) -> bool:
     return all(r.ok for r in results)
 
 
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="processes to use (default: one per core)"),
+]
+
+
 @app.command()
 def verify(
     tenant: Tenant = None,
     export: Annotated[Path | None, typer.Option("--export", help="a JSON Lines export")] = None,
     database_url: DatabaseUrl = None,
     public_key: PublicKey = None,
+    workers: Workers = None,
 ) -> None:
     """Check chains and checkpoints; exit 1 naming the first bad seq of each broken chain."""
     from .verify import store_tenants, verify_export, verify_store
@@ -107,7 +114,7 @@ def verify(
     settings = AuditSettings()
     trust = _trust(settings, public_key)
     if export is not None:
-        results = verify_export(export, trust, tenant)
+        results = verify_export(export, trust, tenant, workers=workers)
     else:
 
         async def run() -> list[Verification]:
@@ -152,6 +159,7 @@ def replay_command(
     verify_after: Annotated[
         bool, typer.Option("--verify/--no-verify", help="verify what was written")
     ] = True,
+    workers: Workers = None,
 ) -> None:
     """Rebuild chains from the audit topic (read-only: no group, no commits, no publishing)."""
     if (out is None) == (database_url is None):
@@ -164,7 +172,13 @@ def replay_command(
     signer = load_signer(settings.signing) if sign else None
     stats = asyncio.run(
         _replay(
-            bootstrap or settings.bus.bootstrap_servers, window, where, out, database_url, signer
+            bootstrap or settings.bus.bootstrap_servers,
+            window,
+            where,
+            out,
+            database_url,
+            signer,
+            workers,
         )
     )
     console.print(
@@ -177,7 +191,7 @@ def replay_command(
         # Read back what was written, as an auditor would: a storage or writer fault shows.
         trust = CheckpointVerifier(signer.public_key)
         if out is not None:
-            results = _verify_export(out, trust)
+            results = _verify_export(out, trust, workers)
         else:
             assert database_url is not None
             results = asyncio.run(_verify_url(database_url, trust, sorted(stats.heads)))
@@ -185,10 +199,12 @@ def replay_command(
             raise typer.Exit(1)
 
 
-def _verify_export(path: Path, trust: CheckpointVerifier) -> list[Verification]:
+def _verify_export(
+    path: Path, trust: CheckpointVerifier, workers: int | None
+) -> list[Verification]:
     from .verify import verify_export
 
-    return verify_export(path, trust)
+    return verify_export(path, trust, workers=workers)
 
 
 async def _verify_url(
@@ -210,6 +226,7 @@ async def _replay(
     out: Path | None,
     database_url: str | None,
     signer: CheckpointSigner | None,
+    workers: int | None,
 ) -> ReplayStats:
     engine = None
     sink: ReplaySink
@@ -236,6 +253,7 @@ async def _replay(
                 signer=signer,
                 on_total=lambda total: bar.update(task, total=total),
                 on_fetched=lambda n: bar.advance(task, n),
+                workers=workers,
             )
     finally:
         if engine is not None:
