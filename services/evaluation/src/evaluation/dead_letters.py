@@ -53,8 +53,10 @@ class Letter:
                 headers[key] = value.decode()  # the last value of a name wins
         self.headers = headers
         self.record = record
-        self.tenant = headers.get("ce_tenantid") or None
-        self.run_id = headers.get("ce_runid") or None
+        # Headers are whatever the producer sent: an id that cannot be a row key is dropped
+        # (the record still counts on its topic) rather than failing every later batch.
+        self.tenant = _id(headers.get("ce_tenantid"), 255)
+        self.run_id = _id(headers.get("ce_runid"), 256)
         self.event_type = headers.get("ce_type") or None
         self.workflow, self.version = _workflow_of(record)
 
@@ -220,6 +222,12 @@ def _workflow_of(record: ConsumerRecord[bytes, bytes]) -> tuple[str | None, str 
     if isinstance(workflow, str):
         return workflow, getattr(data, "workflow_version", None)
     return None, None
+
+
+def _id(value: str | None, longest: int) -> str | None:
+    if not value or len(value) > longest or any(c.isspace() for c in value):
+        return None
+    return value
 
 
 def _when(header: str | None, timestamp_ms: int | None) -> datetime:
