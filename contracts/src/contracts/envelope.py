@@ -129,13 +129,19 @@ def encode(envelope: Envelope[Any], *, key: str | None = None) -> KafkaRecord:
 
 
 def headers_to_dict(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any],
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, Any],
 ) -> dict[str, str]:
-    """Kafka headers (a list of pairs or a mapping) as text; the last value of a name wins."""
+    """Kafka headers (a list of pairs or a mapping) as text; the last value of a name wins.
+
+    A null value reads as "" here; `decode` refuses a null ce_* header.
+    """
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, raw in pairs:
-        out[name] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if raw is None:
+            out[name] = ""
+        else:
+            out[name] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return out
 
 
@@ -147,7 +153,7 @@ def _envelope_of(model: type[Event]) -> type[Envelope[Event]]:
 
 
 def _context_attributes(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any],
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, Any],
 ) -> dict[str, str]:
     """The ce_* headers as text; EnvelopeError for one that is null or not UTF-8."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers
@@ -167,7 +173,7 @@ def _context_attributes(
 
 
 def decode(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any], value: bytes | None
+    headers: Iterable[tuple[str, bytes | str | None]] | Mapping[str, Any], value: bytes | None
 ) -> Envelope[Event]:
     """Parse a binary-mode record; raises a ContractError subclass saying what is wrong."""
     attrs = _context_attributes(headers)

@@ -32,6 +32,7 @@ async def test_a_dead_letter_is_the_original_record_plus_dlq_headers(case, start
         ("x-repeated", b"one"),
         ("x-repeated", b"two"),
         ("x-empty", b""),
+        ("x-null", None),  # null is not empty: it stays null
     ]
     await produce(case.bootstrap, case.topic, [(key, b'{"task_id": 1}', original)])
     await started(bus)

@@ -27,6 +27,7 @@ from . import dlqtool
 from .admin import ensure_topics
 from .dlq import dlq_topic
 from .dlqtool import DeadLetter, DlqToolError
+from .records import Header
 from .settings import BusSettings
 
 __all__ = ["ToolSettings", "app", "catalogue_table", "letters_table", "main"]
@@ -148,11 +149,11 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _headers_json(headers: list[tuple[str, bytes]]) -> dict[str, str | list[str]]:
-    """Headers as text; a repeated name shows all its values, in order."""
-    out: dict[str, str | list[str]] = {}
+def _headers_json(headers: list[Header]) -> dict[str, str | list[str | None] | None]:
+    """Headers as text (a null value as null); a repeated name shows all its values, in order."""
+    out: dict[str, str | list[str | None] | None] = {}
     for name, raw in headers:
-        value = raw.decode("utf-8", "replace")
+        value = None if raw is None else raw.decode("utf-8", "replace")
         if name not in out:
             out[name] = value
         else:

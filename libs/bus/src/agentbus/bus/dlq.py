@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from contracts.envelope import headers_to_dict
 
-from .records import InboundRecord
+from .records import Header, InboundRecord
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
@@ -67,7 +67,7 @@ class DeadLetterInfo:
 
 def dead_letter_headers(
     record: InboundRecord, error: BaseException, *, consumer_group: str, attempts: int
-) -> list[tuple[str, bytes]]:
+) -> list[Header]:
     """The original headers, byte for byte and in order, followed by this failure's dlq.* ones.
 
     Readers take the last value of a name, so an earlier failure's dlq.* headers (a record
@@ -87,14 +87,12 @@ def dead_letter_headers(
     return [*record.headers, *((f"{DLQ_HEADER_PREFIX}{k}", v.encode()) for k, v in cause.items())]
 
 
-def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+def original_headers(headers: Sequence[Header]) -> list[Header]:
     """The record's headers before it was dead-lettered: the dlq.* ones removed."""
     return [(k, v) for k, v in headers if not k.startswith(DLQ_HEADER_PREFIX)]
 
 
-def redrive_headers(
-    headers: Sequence[tuple[str, bytes]], *, group: str, source: str
-) -> list[tuple[str, bytes]]:
+def redrive_headers(headers: Sequence[Header], *, group: str, source: str) -> list[Header]:
     """Headers of a redriven dead letter: the original ones, addressed to `group` alone.
 
     An earlier redrive's addressing is replaced, never accumulated. An empty `group` (a
@@ -107,7 +105,7 @@ def redrive_headers(
     return kept
 
 
-def is_for_group(headers: Sequence[tuple[str, bytes]], group: str) -> bool:
+def is_for_group(headers: Sequence[Header], group: str) -> bool:
     """False for a redriven record addressed to another consumer group; True otherwise.
 
     The consumer settles (commits past) a record this returns False for, without handling
@@ -117,6 +115,6 @@ def is_for_group(headers: Sequence[tuple[str, bytes]], group: str) -> bool:
     return not addressed or group.encode() in addressed
 
 
-def describe(headers: Sequence[tuple[str, bytes]]) -> DeadLetterInfo:
+def describe(headers: Sequence[Header]) -> DeadLetterInfo:
     """DeadLetterInfo of raw Kafka headers."""
     return DeadLetterInfo.from_headers(headers_to_dict(headers))

@@ -18,6 +18,7 @@ from aiokafka.admin import RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from .dlq import DLQ_HEADER_PREFIX, DeadLetterInfo, describe, redrive_headers
+from .records import Header
 from .redrive_log import REDRIVE_GROUP_PREFIX, commit_positions, redrive_group, redriven, remember
 from .settings import BusSettings
 from .toolclients import (
@@ -56,12 +57,14 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[Header]
     info: DeadLetterInfo | None
 
     @classmethod
     def of(cls, record: Any) -> DeadLetter:
-        headers = [(k, bytes(v or b"")) for k, v in (record.headers or ())]
+        headers: list[Header] = [
+            (k, None if v is None else bytes(v)) for k, v in (record.headers or ())
+        ]
         try:
             info: DeadLetterInfo | None = describe(headers)
         except (KeyError, ValueError):

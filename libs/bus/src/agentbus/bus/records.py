@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["InboundRecord", "OutboundRecord", "RecordSink"]
+__all__ = ["Header", "InboundRecord", "OutboundRecord", "RecordSink"]
+
+Header = tuple[str, bytes | None]
+"""A Kafka header: its value may be null, which is not the same as empty."""
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class InboundRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[Header]
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> InboundRecord:
@@ -29,7 +32,8 @@ class InboundRecord:
             offset=record.offset,
             key=record.key,
             value=record.value,
-            headers=[(k, bytes(v or b"")) for k, v in (record.headers or ())],
+            # A null value stays null: a dead letter keeps the record byte for byte.
+            headers=[(k, None if v is None else bytes(v)) for k, v in (record.headers or ())],
         )
 
 
@@ -40,7 +44,7 @@ class OutboundRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: Sequence[Header]
 
 
 class RecordSink(Protocol):

@@ -16,9 +16,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from agentbus.telemetry import context_from_traceparent
+from contracts.envelope import headers_to_dict
 
 from .dlq import DLQ_HEADER_PREFIX
-from .records import OutboundRecord
+from .records import Header, OutboundRecord
 from .security import client_options
 from .settings import BusSettings
 
@@ -172,9 +173,9 @@ def _is_dead_letter(record: OutboundRecord) -> bool:
     return any(name == f"{DLQ_HEADER_PREFIX}original.topic" for name, _ in record.headers)
 
 
-def _last(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
+def _last(headers: Sequence[Header], name: str) -> str | None:
     values = [v for k, v in headers if k == name]
-    return values[-1].decode("utf-8", "replace") if values else None
+    return values[-1].decode("utf-8", "replace") if values and values[-1] is not None else None
 
 
 class BrokerSink:
@@ -187,7 +188,7 @@ class BrokerSink:
         """Publish in order; raises if any record was not acknowledged."""
         pending = []
         for record in records:
-            headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+            headers = headers_to_dict(record.headers)
             traceparent = headers.get("ce_traceparent")
             # Publish inside the trace of the event's producer, so one run is one trace.
             token = (

@@ -81,7 +81,7 @@ async def create_topics(
 async def produce(
     bootstrap: str,
     topic: str,
-    records: Sequence[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]],
+    records: Sequence[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]]]],
 ) -> None:
     """Publish (key, value, headers) records with a plain aiokafka producer, like any client."""
     producer = AIOKafkaProducer(
