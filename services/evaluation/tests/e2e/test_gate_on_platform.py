@@ -175,7 +175,7 @@ def test_the_gate_refuses_a_failing_version_and_publishes_the_fixed_one(
 ) -> None:
     added = stack.cli("datasets", "add", str(DATASETS / f"{WORKFLOW}.yaml"))
     assert added.returncode == 0, added.stdout + added.stderr
-    assert "refund-triage-governed/core v1 (3 cases)" in added.stdout
+    assert "refund-triage-governed/core v1 (4 cases)" in added.stdout
 
     approved(stack, "1.0.0", bug=True)
     unevaluated = publish(stack, "1.0.0")
@@ -215,6 +215,13 @@ def test_the_gate_refuses_a_failing_version_and_publishes_the_fixed_one(
         assert case["latency_ms"] > 0
     # The refund step answered from the fixture: the shop was never asked to refund.
     assert stack.refunds() == []
+    # The case above the limit was approved by its declared outcome, not by a human: the
+    # approval service never saw a request a refunds lead could act on.
+    kettle = next(c for c in view["cases"] if c["case_id"] == "kettle-above-limit")
+    assert kettle["status"] == "passed", kettle  # its checks include approved_by == ["dana"]
+    pending = stack.call("approval", "GET", "/v1/approvals", as_="dana")
+    assert pending.status_code == 200, pending.text
+    assert pending.json() == []
 
     bad, good = latest_evaluation(stack, "1.0.0"), view
     compared = stack.cli("compare", good["evaluation_id"], bad["evaluation_id"])
