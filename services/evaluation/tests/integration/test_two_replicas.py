@@ -4,6 +4,7 @@ exactly once (one row result, one case_scored event, one completion)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -60,9 +61,7 @@ async def test_two_replicas_share_scoring_and_a_killed_one_loses_nothing(
         for log in logs
     )
     planner = FakePlanner(kafka_bootstrap, prefix, answer, pace_s=0.1)
-    await a.start()
-    await b.start()
-    await planner.start()
+    await asyncio.gather(a.start(), b.start(), planner.start())
     try:
         headers = {"X-API-Key": "k-ann"}
         async with httpx.AsyncClient(base_url=a.url, headers=headers, timeout=30) as api:
