@@ -50,7 +50,8 @@ from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.topics import topic, topic_configs
 
-PARTITIONS = 3
+# As many partitions as the catalogue's audit.log, so replay splits them as it would there.
+PARTITIONS = topic("audit.log").partitions
 TENANTS = ("acme", "globex", "initech")
 
 

@@ -22,8 +22,9 @@ _MAX_EXACT = 2**53 - 1
 _LEAVES = frozenset({str, bool, type(None)})
 # Integers beyond 53 bits make orjson raise instead of writing them.
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
-# A float token of compact JSON: digits with a fraction and/or an exponent.
-_FLOAT = rb"-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)"
+# A float token of compact JSON: digits with a fraction and/or an exponent. Possessive
+# runs (`++`): giving digits back could only put a digit where `.`, `e` or `,` must be.
+_FLOAT = rb"-?[0-9]++(?:\.[0-9]++(?:[eE][-+]?[0-9]++)?|[eE][-+]?[0-9]++)"
 # Compact JSON has no whitespace, so a float in an object follows `:` and ends at `,` or
 # `}`, one in an array follows `[` or `,` and ends at `,` or `]`. A string can match only
 # by containing such text (`"x:1.5}"`): a false alarm, never a miss. Times (`08:57:37.6+`)

@@ -75,13 +75,21 @@ def entry_parts(
         json_string(event_id),
         b"null" if run_id is None else json_string(run_id),
     )
-    tail = _TAIL % (
-        json_string(source),
-        json_string(tenant_id),
-        json_string(time),
-        json_string(event_type),
-    )
+    tail = _TAIL % (_quoted(source), _quoted(tenant_id), json_string(time), _quoted(event_type))
     return head, tail
+
+
+_QUOTED: dict[str, bytes] = {}
+
+
+def _quoted(text: str) -> bytes:
+    # Sources, tenants and the type repeat across records: look their JSON up, don't redo it.
+    found = _QUOTED.get(text)
+    if found is None:
+        if len(_QUOTED) >= 4096:
+            _QUOTED.clear()
+        found = _QUOTED[text] = json_string(text)
+    return found
 
 
 def with_seq(head: bytes, seq: int, tail: bytes) -> bytes:

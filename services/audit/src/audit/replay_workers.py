@@ -52,13 +52,18 @@ class _Batch:
 
 
 def _split(offsets: TopicWindow, workers: int) -> list[TopicWindow]:
-    """The active partitions dealt round-robin to at most `workers` workers."""
-    active = sorted(p for p in offsets.start if offsets.start[p] < offsets.end[p])
-    groups = [active[k::workers] for k in range(workers)]
+    """The active partitions shared by at most `workers` workers, about equal in records."""
+    sizes = {p: offsets.end[p] - offsets.start[p] for p in offsets.start}
+    active = sorted((p for p in sizes if sizes[p] > 0), key=lambda p: (-sizes[p], p))
+    groups: list[list[int]] = [[] for _ in range(min(workers, len(active)))]
+    loads = [0] * len(groups)
+    for p in active:  # largest first, each to the least loaded worker
+        k = loads.index(min(loads))
+        groups[k].append(p)
+        loads[k] += sizes[p]
     return [
         TopicWindow({p: offsets.start[p] for p in g}, {p: offsets.end[p] for p in g})
         for g in groups
-        if g
     ]
 
 
