@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import col, select
 
 from agentbus.bus import TransientError
@@ -152,28 +154,29 @@ class CallRepository(TenantRepository[CallRow]):
         crash): the same event or an expired lease takes it over and calls again, unless
         the call is `at_most_once`, whose row then turns `unknown` and is returned.
         """
-        row = await self.get(self.tenant_id, key)
         now = utcnow()
         lease_until = now + timedelta(seconds=lease_s)
-        if row is None:
-            self.add(
-                CallRow(
-                    tenant_id=self.tenant_id,
-                    idempotency_key=key,
-                    state=RUNNING,
-                    owner_event_id=event_id,
-                    lease_until=lease_until,
-                    tool=tool,
-                    version=version,
-                )
-            )
-            try:
-                await self.session.flush()
-            except IntegrityError as exc:
-                raise CallInFlightError(
-                    f"idempotency key {key!r} was reserved concurrently"
-                ) from exc
+        # A new key (the usual case) costs one INSERT, no read and no ORM object.
+        inserted = await self.session.exec(
+            _insert_new_key(self.session.bind.dialect.name),  # type: ignore[union-attr]
+            params={
+                "tenant_id": self.tenant_id,
+                "idempotency_key": key,
+                "state": RUNNING,
+                "owner_event_id": event_id,
+                "lease_until": lease_until,
+                "tool": tool,
+                "version": version,
+                "result": None,
+                "duration_ms": 0,
+                "updated_at": now,
+            },
+        )
+        if inserted.first() is not None:  # RETURNING: rowcount is -1 under psycopg here
             return None
+        row = await self.get(self.tenant_id, key)
+        if row is None:  # deleted (released) since the INSERT looked
+            raise CallInFlightError(f"idempotency key {key!r} changed concurrently")
         if row.state in (SUCCEEDED, UNKNOWN):
             return row
         if row.owner_event_id != event_id and _aware(row.lease_until) > now:
@@ -191,14 +194,12 @@ class CallRepository(TenantRepository[CallRow]):
     ) -> None:
         """Store the result under the key (creating the row if the reservation vanished)."""
         now = utcnow()
-        # One UPDATE, no read first: this runs once per write call.
+        # One UPDATE, no read first, built once: this runs once per write call.
         updated = await self.session.exec(
-            update(CallRow)
-            .where(col(CallRow.tenant_id) == self.tenant_id)
-            .where(col(CallRow.idempotency_key) == key)
-            .values(state=SUCCEEDED, result=result, duration_ms=duration_ms, updated_at=now)
+            _STORE_RESULT,
+            params={"t": self.tenant_id, "k": key, "r": result, "d": duration_ms, "u": now},
         )
-        if updated.rowcount == 0:
+        if updated.first() is None:
             self.add(
                 CallRow(
                     tenant_id=self.tenant_id,
@@ -290,6 +291,31 @@ class ApprovalRepository(TenantRepository[ApprovalRow]):
         """The approval with this id in this tenant."""
         rows = await self.find(col(ApprovalRow.approval_id) == approval_id, limit=1)
         return rows[0] if rows else None
+
+
+_CALLS = CallRow.__table__  # type: ignore[attr-defined]
+_STORE_RESULT = (
+    update(_CALLS)
+    .where(_CALLS.c.tenant_id == bindparam("t"), _CALLS.c.idempotency_key == bindparam("k"))
+    .values(
+        state=SUCCEEDED,
+        result=bindparam("r", type_=_CALLS.c.result.type),
+        duration_ms=bindparam("d"),
+        updated_at=bindparam("u", type_=_CALLS.c.updated_at.type),
+    )
+    .returning(_CALLS.c.idempotency_key)
+)
+
+
+@functools.cache
+def _insert_new_key(dialect: str) -> Insert:
+    """INSERT that returns no row when the key exists: one statement, no error (an error
+    would abort a PostgreSQL transaction shared with other records)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_CALLS).on_conflict_do_nothing(
+        index_elements=["tenant_id", "idempotency_key"]
+    )
+    return statement.returning(_CALLS.c.idempotency_key)
 
 
 _PARSED: dict[str, ToolDefinition] = {}

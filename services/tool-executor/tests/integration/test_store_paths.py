@@ -109,3 +109,31 @@ async def test_two_replicas_share_the_key_through_the_database(
     finally:
         await replica.implementations.aclose()
         await replica.bus.engine.dispose()
+
+
+async def test_a_result_is_kept_even_when_its_reservation_vanished(
+    harness: Any, counting_server: Any
+) -> None:
+    from tool_executor.repositories import CallRepository
+
+    await harness.define(harness.http_tool("payments.charge"))
+    await harness.grant("acme", Grant(tool="payments.charge", scopes=["crm:write"], **LOCAL))
+    arguments = {"url": f"{counting_server.url}/pay", "method": "POST", "json": {"amount": 5}}
+    first = harness.request("payments.charge", arguments, key="run-v:charge:1")
+    execute = harness.service.execute
+    async with harness.service.bus.uow("acme") as uow:
+        plan = await execute.prepare(first, uow)
+        await uow.commit()
+    async with harness.service.bus.uow("acme") as uow:  # e.g. released by an operator
+        await CallRepository(uow).release("run-v:charge:1")
+        await uow.commit()
+    result = await execute.perform(plan, IoContext(first, "k", 1, "g"))
+    async with harness.service.bus.uow("acme") as uow:
+        await execute.record(first, result, uow)
+        await uow.commit()
+    again, audit = await harness.run(
+        harness.request("payments.charge", arguments, key="run-v:charge:1")
+    )
+    assert again.status is ToolStatus.SUCCEEDED
+    assert audit.details["replayed"] is True
+    assert counting_server.hits("/pay") == 1
