@@ -11,12 +11,13 @@ from typing import Any
 from opentelemetry.metrics import Meter
 
 from agentbus.storage import UnitOfWork
-from contracts.envelope import Envelope, new_envelope
+from contracts.envelope import Envelope
 from contracts.events.evaluation import AlertRaised, AlertResolved
 from contracts.events.run import RunCancelled, RunCompleted, RunEvent, RunFailed, RunStarted
 
+from .alerts import publish_alert
 from .domain import percentile
-from .evaluations import SOURCE, Topics
+from .evaluations import Topics
 from .settings import AlertRule
 from .store import (
     AlertStateRepository,
@@ -230,10 +231,7 @@ class AgentOps:
                     value=float(value or 0),
                     threshold=rule.threshold,
                 )
-            uow.publish(
-                new_envelope(event, source=SOURCE, tenant_id=uow.tenant_id),
-                topic=self.topics("evaluations.events"),
-            )
+            publish_alert(uow, self.topics, event)
 
 
 def _metric(seen: VersionFigures, metric: str) -> float | None:

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from agentbus.storage import UnitOfWork
-from contracts.envelope import Envelope, new_envelope
+from contracts.envelope import Envelope
 from contracts.events.evaluation import AlertRaised, AlertResolved
 from contracts.events.usage import UsageRecorded
 
-from .evaluations import SOURCE, Topics
+from .alerts import publish_alert
+from .evaluations import Topics
 from .settings import AlertRule
 from .store import AlertStateRepository, SpendRepository
 from .tables import SpendRow
@@ -107,10 +108,7 @@ class BudgetAlerts:
                 value=round(fraction, 6),
                 threshold=rule.threshold,
             )
-        uow.publish(
-            new_envelope(event, source=SOURCE, tenant_id=uow.tenant_id),
-            topic=self.topics("evaluations.events"),
-        )
+        publish_alert(uow, self.topics, event)
 
 
 def _seconds(first: str, last: str) -> int:

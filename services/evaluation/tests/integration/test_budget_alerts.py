@@ -112,6 +112,12 @@ async def test_budget_nearly_spent_fires_once_per_crossing(
     assert again.details["period"] == "2026-11"
     assert again.value == pytest.approx(0.85)
     assert again.details["spent_usd"].startswith("0.85")
+    audits = sorted(
+        e.data.action
+        for e in await read_events(kafka_bootstrap, f"{prefix}audit.log")
+        if e.data.resource_id == "acme-budget-80"
+    )
+    assert audits == ["alert.raise", "alert.raise", "alert.resolve"]  # each change audited
     kinds = []
     for payload, signature in receiver.received:
         assert verify(SECRET, payload, signature)
