@@ -46,20 +46,11 @@ def entry(
     data: Mapping[str, Any],
 ) -> bytes:
     """JCS bytes of one chain entry; `time` is ISO 8601 text, `data` the event's JSON."""
-    head, tail = entry_parts(
-        tenant_id=tenant_id,
-        event_id=event_id,
-        event_type=event_type,
-        source=source,
-        time=time,
-        run_id=run_id,
-        data=data,
-    )
+    head, tail = entry_parts(tenant_id, event_id, event_type, source, time, run_id, data)
     return with_seq(head, seq, tail)
 
 
 def entry_parts(
-    *,
     tenant_id: str,
     event_id: str,
     event_type: str,
@@ -67,28 +58,36 @@ def entry_parts(
     time: str,
     run_id: str | None,
     data: Mapping[str, Any],
+    /,
 ) -> tuple[bytes, bytes]:
     """An entry's JCS bytes before and after its seq (known only once it is linked)."""
     # The keys are fixed ASCII names, written in sorted order; only the values vary.
+    # Positional and flat: replay calls this once per record.
+    quoted = _QUOTED
     head = _HEAD % (
         canonical_json(data),
-        json_string(event_id),
-        b"null" if run_id is None else json_string(run_id),
+        _string(event_id),
+        b"null" if run_id is None else _string(run_id),
     )
-    tail = _TAIL % (_quoted(source), _quoted(tenant_id), json_string(time), _quoted(event_type))
+    tail = _TAIL % (
+        quoted.get(source) or _quote(source),
+        quoted.get(tenant_id) or _quote(tenant_id),
+        _string(time),
+        quoted.get(event_type) or _quote(event_type),
+    )
     return head, tail
 
 
+# orjson writes strings exactly as JCS does (canonical.json_string, property-tested).
+_string = orjson.dumps
+# Sources, tenants and the type repeat across records: their JSON is looked up, not redone.
 _QUOTED: dict[str, bytes] = {}
 
 
-def _quoted(text: str) -> bytes:
-    # Sources, tenants and the type repeat across records: look their JSON up, don't redo it.
-    found = _QUOTED.get(text)
-    if found is None:
-        if len(_QUOTED) >= 4096:
-            _QUOTED.clear()
-        found = _QUOTED[text] = json_string(text)
+def _quote(text: str) -> bytes:
+    if len(_QUOTED) >= 4096:
+        _QUOTED.clear()
+    found = _QUOTED[text] = json_string(text)
     return found
 
 
