@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentbus.storage import (
+    CommittedRow,
     UnitOfWorkFactory,
     is_postgres,
     mark_published,
@@ -24,16 +26,21 @@ __all__ = ["OutboxRelay"]
 
 log = logging.getLogger("agentbus.bus.relay")
 
+# How many handed-over ids the relay remembers, so a caller naming them does not make it
+# read them back (they come back within milliseconds; far fewer are ever in flight).
+_HEARD = 100_000
+
 
 class OutboxRelay:
     """Moves outbox rows to Kafka; at-least-once, consumers deduplicate by event id.
 
-    A commit only raises a watermark (the highest committed row id) and wakes the loop;
-    the loop publishes every unpublished row up to the watermark in id order, in
-    batches. Because it never picks rows by id list, it never overtakes an older row
-    (of the same key, say) that is still waiting, whatever falls behind. Rows are
-    durable before the watermark moves: a crash loses the watermark, never the rows,
-    which the sweep sends once they are older than the grace period.
+    While it runs, every unit of work of its factory hands it the rows it has just
+    committed (in commit order), and the loop sends them from memory, then stamps them
+    published: no read back. Rows committed elsewhere (another factory, a caller naming
+    ids) raise a watermark instead; the loop then publishes every unpublished row up to
+    it in id order, so it never overtakes an older row still waiting. Rows are durable
+    before either path sees them: a crash loses the queue, never the rows, which the
+    sweep sends once they are older than the grace period.
     """
 
     def __init__(
@@ -53,14 +60,22 @@ class OutboxRelay:
         self.grace_s = grace_s
         self.batch_size = batch_size
         self._watermark = 0
+        self._read_back = False  # rows committed elsewhere wait up to the watermark
+        self._fresh: deque[CommittedRow] = deque()
+        self._heard: deque[int] = deque(maxlen=_HEARD)  # ids handed over, recent first out
+        self._heard_set: set[int] = set()
+        self.factory = uow_factory
         self._last_sweep = 0.0
         self._loop = BackgroundLoop("agentbus-outbox-relay", self._step, interval_s)
 
     async def publish_committed(self, ids: Sequence[int]) -> None:
         """Publish rows a handler just committed: in the background when running."""
-        if not ids:
+        foreign = [i for i in ids if i not in self._heard_set]
+        if foreign:
+            self._watermark = max(self._watermark, *foreign)
+            self._read_back = True
+        elif not ids:
             return
-        self._watermark = max(self._watermark, *ids)
         if self._loop.running:
             self._loop.wake()
             return
@@ -80,16 +95,31 @@ class OutboxRelay:
                 return sent
 
     def start(self) -> None:
-        """Start publishing in the background."""
+        """Start publishing in the background; units of work hand over what they commit."""
+        self.factory.committed = self._hand_over
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop, then publish up to the watermark (the sweep of a later start would too)."""
+        """Stop, then publish what is queued and up to the watermark."""
+        self.factory.committed = None
         await self._loop.stop()
+        await self._publish_fresh()
         await self._publish_up_to_watermark()
 
+    def _hand_over(self, rows: list[CommittedRow]) -> None:
+        for row in rows:
+            if len(self._heard) == self._heard.maxlen:
+                self._heard_set.discard(self._heard[0])
+            self._heard.append(row.id)
+            self._heard_set.add(row.id)
+        self._fresh.extend(rows)
+        self._loop.wake()
+
     async def _step(self) -> None:
-        await self._publish_up_to_watermark()
+        await self._publish_fresh()
+        if self._read_back:
+            self._read_back = False
+            await self._publish_up_to_watermark()
         if time.monotonic() - self._last_sweep >= self.interval_s:
             self._last_sweep = time.monotonic()
             sent = await self.sweep()
@@ -100,6 +130,17 @@ class OutboxRelay:
         while self._watermark:
             if await self._relay(up_to_id=self._watermark, created_before=None) < self.batch_size:
                 return
+
+    async def _publish_fresh(self) -> None:
+        """Send the handed-over rows in order; a failure keeps them queued for next time."""
+        while self._fresh:
+            batch = [self._fresh[i] for i in range(min(self.batch_size, len(self._fresh)))]
+            await self.sink.send([_to_record(row) for row in batch])
+            for _ in batch:
+                self._fresh.popleft()
+            async with self.sessions() as session:
+                await mark_published(session, [row.id for row in batch])
+                await session.commit()
 
     async def _relay(self, *, up_to_id: int | None, created_before: datetime | None) -> int:
         async with relay_turn(self.engine) as mine, self.sessions() as session:
@@ -121,6 +162,8 @@ class OutboxRelay:
 
 
 def _to_record(row: Any) -> OutboundRecord:
+    if isinstance(row, CommittedRow):
+        return OutboundRecord(row.topic, row.key, row.value, row.headers)
     return OutboundRecord(
         topic=row.topic,
         key=row.key,

@@ -8,6 +8,7 @@ from .retention import Pruned, prune
 from .tables import BusTable, InboxEntry, OutboxEntry, TimerEntry, bus_metadata
 from .timers import fire_due
 from .uow import (
+    CommittedRow,
     DuplicateEventError,
     EncodedMessage,
     MessageEncoder,
@@ -17,6 +18,7 @@ from .uow import (
 
 __all__ = [
     "BusTable",
+    "CommittedRow",
     "CrossTenantError",
     "DuplicateEventError",
     "EncodedMessage",

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .tables import InboxEntry, OutboxEntry, TimerEntry, utcnow
 
 __all__ = [
+    "CommittedRow",
     "DuplicateEventError",
     "EncodedMessage",
     "MessageEncoder",
@@ -46,6 +47,20 @@ class MessageEncoder(Protocol):
     def __call__(self, message: Any, topic: str | None, /) -> EncodedMessage: ...
 
 
+@dataclass(frozen=True)
+class CommittedRow:
+    """An outbox row just committed, as the relay sends it (no need to read it back)."""
+
+    id: int
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+CommitListener = Callable[[list[CommittedRow]], None]
+
+
 class DuplicateEventError(Exception):
     """The consumer group has already handled this event."""
 
@@ -58,9 +73,11 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         tenant_id: str,
         encoder: MessageEncoder | None = None,
+        committed: CommitListener | None = None,
     ) -> None:
         self._sessions = sessions
         self._encoder = encoder
+        self._committed = committed
         self.tenant_id = tenant_id
         self._session: AsyncSession | None = None
         self._outbox: list[dict[str, Any]] = []
@@ -255,13 +272,27 @@ class UnitOfWork:
         ids: list[int] = []
         if self._outbox:
             table = OutboxEntry.__table__  # type: ignore[attr-defined]
-            # No sort_by_parameter_order: with it SQLite inserts one row per statement. The
-            # relay needs only the highest id (its watermark); sorting restores write order.
-            statement = insert(table).returning(table.c.id)
-            ids = sorted(row[0] for row in await session.exec(statement, params=self._outbox))
+            # No sort_by_parameter_order: with it SQLite inserts one row per statement. Ids
+            # are matched to rows by event id (unique) and sorted back into write order.
+            statement = insert(table).returning(table.c.id, table.c.event_id)
+            id_of = {row[1]: row[0] for row in await session.exec(statement, params=self._outbox)}
+            ids = sorted(id_of.values())
         await session.commit()
-        self._inbox, self._outbox = [], []
+        outbox, self._inbox, self._outbox = self._outbox, [], []
         self.published_ids = ids
+        if self._committed is not None and outbox:
+            rows = [
+                CommittedRow(
+                    id_of[row["event_id"]],
+                    row["topic"],
+                    row["key"],
+                    row["value"],
+                    [(name, value.encode()) for name, value in row["headers"]],
+                )
+                for row in outbox
+            ]
+            rows.sort(key=lambda row: row.id)
+            self._committed(rows)
         self.stash = {}
         hooks, self._after_commit = self._after_commit, []
         for hook in hooks:
@@ -279,6 +310,8 @@ class UnitOfWorkFactory:
         self.engine = engine
         self.encoder = encoder
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # Told of every unit's committed outbox rows (the running relay sends them at once).
+        self.committed: CommitListener | None = None
 
     def __call__(self, tenant_id: str) -> UnitOfWork:
-        return UnitOfWork(self.sessions, tenant_id, self.encoder)
+        return UnitOfWork(self.sessions, tenant_id, self.encoder, self.committed)
