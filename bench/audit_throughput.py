@@ -216,14 +216,14 @@ async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None
 
         await measure(
             f"replay -> JSON Lines export ({default_workers()} workers)",
-            replay_to(JsonlSink(export)),
+            replay_to(JsonlSink(export), default_workers()),
         )
         single = Path(tmp) / "replay-1.jsonl"
         await measure("replay -> JSON Lines export (1 process)", replay_to(JsonlSink(single), 1))
         assert single.read_bytes() == export.read_bytes(), "one process and workers differ"
         engine = create_engine(f"sqlite:///{tmp}/replayed.db")
         await upgrade(engine, [VERSIONS])
-        await measure("replay -> fresh SQLite store", replay_to(StoreSink(engine)))
+        await measure("replay -> fresh SQLite store (1 process)", replay_to(StoreSink(engine), 1))
 
         async def check_export(workers: int | None = None) -> int:
             results = verify_export(export, trust, workers=workers)

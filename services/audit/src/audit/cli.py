@@ -96,7 +96,11 @@ def _print(results: list[Verification]) -> bool:
 
 Workers = Annotated[
     int | None,
-    typer.Option("--workers", min=1, help="processes to use (default: one per core)"),
+    typer.Option(
+        "--workers",
+        min=1,
+        help="processes (default: replay one per idle core, verify one per core)",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from .signing import CheckpointSigner
 from .sinks import ReplaySink
 from .verify_chunks import default_workers
 
-__all__ = ["ReplayFilter", "ReplayStats", "replay"]
+__all__ = ["ReplayFilter", "ReplayStats", "idle_cores", "replay"]
 
 _TYPE = AUDIT_EVENT_TYPE.encode()
 _TRACE = "ce_traceparent"
@@ -145,16 +146,28 @@ async def replay(
     """Rebuild every tenant's chain from the window into `sink`; sign heads with `signer`.
 
     Windows of at least MIN_PARALLEL_RECORDS records on several partitions are read and
-    prepared by `workers` processes (default: one per core); the output is the same.
+    prepared by `workers` processes (default: one per idle core); the output is the same.
     """
     stats = ReplayStats()
     config = dict(consumer_config or {})
     run = _Run(
         bootstrap, config, window, sink, where, stats, on_fetched,
-        default_workers() if workers is None else workers,
+        idle_cores() if workers is None else workers,
     )  # fmt: skip
     with _fewer_collections():
         return await run.execute(signer, on_total)
+
+
+def idle_cores() -> int:
+    """Cores not kept busy by other work (by the 1-minute load average), at least 1."""
+    # Workers cost about a third more CPU than one process: they pay off on idle cores
+    # and only add contention on a machine that is already saturated.
+    cores = default_workers()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return max(1, min(cores, round(cores - load)))
 
 
 @contextmanager
