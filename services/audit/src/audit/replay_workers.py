@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import os
 import pickle
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -69,13 +70,18 @@ def _split(offsets: TopicWindow, workers: int) -> list[TopicWindow]:
 
 def _work(job: WorkerJob, conn: Connection) -> None:
     """A worker process: read its partitions, send prepared batches, then None."""
+    code = 0
     try:
         asyncio.run(_read(job, conn))
         conn.send_bytes(pickle.dumps(None))
     except BaseException as exc:  # report anything to the parent, which raises it
+        code = 1
         conn.send_bytes(pickle.dumps(RuntimeError(f"replay worker failed: {exc!r}")))
     finally:
         conn.close()
+        # Leave without the usual exit steps: they flush stdout and stderr, whose locks a
+        # thread of the parent (a progress bar) may have held when this process forked.
+        os._exit(code)
 
 
 async def _read(job: WorkerJob, conn: Connection) -> None:
