@@ -81,6 +81,7 @@ class UnitOfWork:
         self.tenant_id = tenant_id
         self._session: AsyncSession | None = None
         self._outbox: list[dict[str, Any]] = []
+        self._outbox_headers: list[list[tuple[str, bytes]]] = []  # as encoded, for hand-over
         self._inbox: list[dict[str, Any]] = []
         self._timers: list[dict[str, Any]] = []
         self.published_ids: list[int] = []
@@ -100,6 +101,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self._outbox = []
+        self._outbox_headers = []
         self._inbox = []
         self._timers = []
         self.published_ids = []
@@ -193,7 +195,10 @@ class UnitOfWork:
         The encoder decides its record and topic (`topic` overrides); an event of another
         tenant than this unit's is refused.
         """
-        self._outbox.append({**self._encoded(message, topic), "created_at": utcnow()})
+        fields, headers = self._encoded(message, topic)
+        fields["created_at"] = utcnow()
+        self._outbox.append(fields)
+        self._outbox_headers.append(headers)
 
     def schedule(
         self, message: Any, *, at: datetime, timer_id: str, topic: str | None = None
@@ -205,7 +210,7 @@ class UnitOfWork:
         """
         if at.tzinfo is None:
             raise ValueError(f"timer {timer_id!r}: `at` must be timezone-aware, got {at!r}")
-        fields = self._encoded(message, topic)
+        fields, _ = self._encoded(message, topic)
         # Stored in UTC: SQLite keeps no zone, so every stored time must share one.
         fire_at = at.astimezone(UTC)
         self._timers.append(
@@ -234,8 +239,10 @@ class UnitOfWork:
             await self.session.exec(insert(table), params=self._timers)
             self._timers = []
 
-    def _encoded(self, message: Any, topic: str | None) -> dict[str, Any]:
-        """The outbox columns of `message`, exactly as it will go on the wire."""
+    def _encoded(
+        self, message: Any, topic: str | None
+    ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+        """The outbox columns of `message`, exactly as it will go on the wire; its headers."""
         if self._encoder is None:
             raise RuntimeError(
                 "this unit of work has no message encoder, so it cannot publish or schedule: "
@@ -254,7 +261,7 @@ class UnitOfWork:
             "key": encoded.key,
             "value": encoded.value,
             "headers": [[name, value.decode()] for name, value in encoded.headers],
-        }
+        }, encoded.headers
 
     async def commit(self) -> None:
         """Commit state, inbox and outbox together; remember which outbox rows to relay.
@@ -278,18 +285,13 @@ class UnitOfWork:
             id_of = {row[1]: row[0] for row in await session.exec(statement, params=self._outbox)}
             ids = sorted(id_of.values())
         await session.commit()
-        outbox, self._inbox, self._outbox = self._outbox, [], []
+        outbox, headers = self._outbox, self._outbox_headers
+        self._inbox, self._outbox, self._outbox_headers = [], [], []
         self.published_ids = ids
         if self._committed is not None and outbox:
             rows = [
-                CommittedRow(
-                    id_of[row["event_id"]],
-                    row["topic"],
-                    row["key"],
-                    row["value"],
-                    [(name, value.encode()) for name, value in row["headers"]],
-                )
-                for row in outbox
+                CommittedRow(id_of[row["event_id"]], row["topic"], row["key"], row["value"], raw)
+                for row, raw in zip(outbox, headers, strict=True)
             ]
             rows.sort(key=lambda row: row.id)
             self._committed(rows)
