@@ -8,15 +8,18 @@ has no consumer group and commits nothing; it never publishes.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, islice
+from operator import attrgetter, le
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-__all__ = ["TopicWindow", "Window", "read_window"]
+__all__ = ["Buffers", "TopicWindow", "Window", "merge_round", "read_window"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +95,17 @@ async def read_window(
     consumer.assign([tps[p] for p in sorted(active)])
     for p in active:
         consumer.seek(tps[p], offsets.start[p])
-    buffers: dict[int, deque[ConsumerRecord[Any, Any]]] = {p: deque() for p in active}
+    buffers = Buffers({p: deque() for p in active}, {p: True for p in active})
     fetching = set(active)
     start_ms, end_ms = window.start_ms, window.end_ms
     while active:
-        hungry = [tps[p] for p in sorted(active) if not buffers[p] and p in fetching]
+        hungry = [tps[p] for p in sorted(active) if not buffers.records[p] and p in fetching]
         if hungry:
             batch = await consumer.getmany(*hungry, timeout_ms=500, max_records=fetch_records)
             got = 0
             for tp, records in batch.items():
                 p, stop = tp.partition, offsets.end[tp.partition]
-                for record in records:
-                    if record.offset >= stop:
-                        break
-                    got += 1
-                    if record.timestamp >= start_ms and (
-                        end_ms is None or record.timestamp < end_ms
-                    ):
-                        buffers[p].append(record)
+                got += buffers.add(p, records, stop, start_ms, end_ms)
                 if records and (records[-1].offset + 1 >= stop):
                     fetching.discard(p)
             if on_fetched is not None:
@@ -123,24 +119,112 @@ async def read_window(
                 ):
                     # Transaction markers can end a partition without a record at end - 1.
                     fetching.discard(p)
-        for p in [p for p in active if not buffers[p] and p not in fetching]:
+        for p in [p for p in active if not buffers.records[p] and p not in fetching]:
             active.discard(p)
-        # A k-way merge on each partition's head record: emit while every partition that
-        # may still have records has one buffered (the order then depends on the data only).
-        heads = [(buffers[p][0].timestamp, p) for p in active if buffers[p]]
-        if len(heads) < len(active):
-            continue
-        heapq.heapify(heads)
-        merged = []
-        while heads:
-            _, p = heapq.heappop(heads)
-            buffer = buffers[p]
-            merged.append(buffer.popleft())
+        # Emit while every partition that may still have records has one buffered (the
+        # order then depends on the data only). One list per round: a per-record async
+        # step would cost more than the merge.
+        if active and all(buffers.records[p] for p in active):
+            yield merge_round(buffers, active, fetching)
+
+
+@dataclass(slots=True)
+class Buffers:
+    """Fetched records per partition, and whether each buffer's timestamps never decrease."""
+
+    records: dict[int, deque[ConsumerRecord[Any, Any]]]
+    ordered: dict[int, bool]
+
+    def add(
+        self,
+        p: int,
+        records: list[ConsumerRecord[Any, Any]],
+        stop: int,
+        start_ms: int,
+        end_ms: int | None,
+    ) -> int:
+        """Buffer the records before offset `stop` that are in the time range; how many."""
+        buffer = self.records[p]
+        stamps = [record.timestamp for record in records]
+        whole = records and records[-1].offset < stop and min(stamps) >= start_ms
+        if whole and (end_ms is None or max(stamps) < end_ms):
+            # The usual case: the whole list, with no per-record step in Python.
+            ordered = all(map(le, stamps, islice(stamps, 1, None)))
             if buffer:
-                heapq.heappush(heads, (buffer[0].timestamp, p))
-            elif p in fetching:
-                break
+                ordered = ordered and buffer[-1].timestamp <= stamps[0]
+                self.ordered[p] = self.ordered[p] and ordered
             else:
+                self.ordered[p] = ordered
+            buffer.extend(records)
+            return len(records)
+        got = 0
+        for record in records:
+            if record.offset >= stop:
+                break
+            got += 1
+            if record.timestamp >= start_ms and (end_ms is None or record.timestamp < end_ms):
+                if buffer and buffer[-1].timestamp > record.timestamp:
+                    self.ordered[p] = False
+                elif not buffer:
+                    self.ordered[p] = True
+                buffer.append(record)
+        return got
+
+
+def merge_round(
+    buffers: Buffers, active: set[int], fetching: set[int]
+) -> list[ConsumerRecord[Any, Any]]:
+    """One round of the k-way merge on head records (timestamp, then partition).
+
+    It emits the smallest head until a partition that is still fetching runs dry (its
+    next record might come first) or every buffer is empty; partitions that are done and
+    empty leave `active`.
+    """
+    records = buffers.records
+    if all(buffers.ordered[p] for p in active):
+        return _sorted_round(buffers, active, fetching)
+    heads = [(records[p][0].timestamp, p) for p in active if records[p]]
+    heapq.heapify(heads)
+    merged = []
+    while heads:
+        _, p = heapq.heappop(heads)
+        buffer = records[p]
+        merged.append(buffer.popleft())
+        if buffer:
+            heapq.heappush(heads, (buffer[0].timestamp, p))
+        elif p in fetching:
+            break
+        else:
+            active.discard(p)
+    return merged
+
+
+_KEY = attrgetter("timestamp", "partition")
+
+
+def _sorted_round(
+    buffers: Buffers, active: set[int], fetching: set[int]
+) -> list[ConsumerRecord[Any, Any]]:
+    # When every buffer's timestamps never decrease, the head merge emits the buffered
+    # records in (timestamp, partition) order - offset order within a partition, which a
+    # stable sort keeps - up to and including the last buffered record of the first
+    # still-fetching partition to run dry. A sort in C does that without a heap step per
+    # record. (The heap above handles timestamps that go backwards.)
+    records = buffers.records
+    ends = [(records[p][-1].timestamp, p) for p in active if p in fetching and records[p]]
+    horizon = min(ends) if ends else None
+    merged = sorted(chain.from_iterable(records[p] for p in sorted(active)), key=_KEY)
+    if horizon is not None:
+        del merged[bisect_right(merged, horizon, key=_KEY) :]
+    for p in list(active):
+        buffer = records[p]
+        if horizon is None:
+            buffer.clear()
+        else:
+            taken = bisect_right(list(buffer), horizon, key=_KEY)
+            records[p] = deque(islice(buffer, taken, None))
+        if not records[p]:
+            buffers.ordered[p] = True
+            if p not in fetching:
                 active.discard(p)
-        # One list per merge round: a per-record async step would cost more than the merge.
-        yield merged
+    return merged
