@@ -25,9 +25,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from httpx_aiohttp import AiohttpTransport
 from tool_executor.domain import Implementation, SideEffect, ToolDefinition
 
 from agentbus.testing import create_topics, raw_record
@@ -167,21 +167,20 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
         spy.wait(timeout=60)
-    # Baseline: the same calls made directly with the concurrency the bus allows, over the
-    # same connection pool as the executor's HTTP tool (httpx over aiohttp).
+    # Baseline: the same calls made directly with the concurrency the bus allows, with the
+    # same client as the executor's HTTP tool (aiohttp).
     limit = asyncio.Semaphore(args.max_in_flight)
-    pool = httpx.Limits(max_connections=args.max_in_flight)
-    clients = [httpx.AsyncClient(timeout=60, transport=AiohttpTransport(limits=pool))]
+    connector = aiohttp.TCPConnector(limit=args.max_in_flight)
+    session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def one() -> None:
-        async with limit:
-            await clients[0].post(url)
+        async with limit, session.post(url) as response:
+            await response.read()
 
     direct_started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(n)))
     direct_elapsed = time.perf_counter() - direct_started
-    for client in clients:
-        await client.aclose()
+    await session.close()
     print(
         f"throughput ({args.throughput_side_effect} tool, {args.tool_ms} ms each, {n} calls, "
         f"one process): {n / elapsed:8.1f} calls/s   | direct, {args.max_in_flight} "

@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import ssl
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
 from .domain import ToolError
 from .egress import CachingResolver, Resolver, SystemResolver, checked_addresses
 from .tools import ToolCall
 
-__all__ = ["HttpRequestTool", "Pool"]
-
-Pool = Literal["aiohttp", "httpx"]
-"""The connection pool under the httpx client."""
+__all__ = ["HttpRequestTool"]
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _TRANSIENT = {408, 425, 429}
 _FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_DEFAULT_HEADERS = {
-    "User-Agent": "agentbus-tool-executor",
-    "Accept": "*/*",
-    "Accept-Encoding": "gzip, deflate",  # decoded while the body streams in
-}
+_SCHEMES = {"http", "https"}
+_DEFAULT_HEADERS = {"User-Agent": "agentbus-tool-executor", "Accept": "*/*"}
+_CHUNK = 64 * 1024
 
 
 class HttpRequestTool:
     """`{method, url | path, headers, query, json | body}` in; `{status, content_type, body}` out.
 
-    Every hop (the first request and each redirect, followed here, never by httpx) passes
-    the tenant's host allow-list and has *every* resolved address checked; the connection
-    then goes to the address that was checked (the URL is rewritten to the IP, with Host
-    and TLS SNI set to the name), so a second, different DNS answer (rebinding) is never
-    used. Headers the definition configures (which may carry secrets) are sent only to
-    the first request's origin.
+    Every hop (the first request and each redirect, followed here, never by the client)
+    passes the tenant's host allow-list and has *every* resolved address checked; the
+    connection then goes to the address that was checked (the URL is rewritten to the IP,
+    with Host and TLS SNI set to the name), so a second, different DNS answer (rebinding)
+    is never used. Headers the definition configures (which may carry secrets) are sent
+    only to the first request's origin.
+
+    The client is aiohttp's: at hundreds of calls in flight its pool costs a fraction of
+    the CPU of httpx's (whose pool rescans every connection per request; see ADR 0302).
+    It keys pooled connections by TLS server name too, so a pinned IP shared by two names
+    never reuses one name's verified connection for the other. One pool serves every
+    tenant, so it keeps no cookies and reads no proxy from the environment.
     """
 
     forwards_idempotency_key = True  # every request carries the `Idempotency-Key` header
@@ -50,45 +49,35 @@ class HttpRequestTool:
         max_response_bytes: int,
         max_redirects: int,
         resolver: Resolver | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        pool: Pool = "aiohttp",
         max_connections: int = 512,
-        client_pools: int = 16,
         dns_cache_s: float = 30.0,
     ) -> None:
         self.max_response_bytes = max_response_bytes
         self.max_redirects = max_redirects
+        self.max_connections = max_connections
         self.resolver = resolver or CachingResolver(SystemResolver(), dns_cache_s)
-        # One TLS context for all pools: building one loads the CA bundle (~0.1 s each).
-        tls = httpx.create_ssl_context()
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        if transport is not None:
-            self.transports = [transport]
-        elif pool == "aiohttp":
-            # httpx's API over aiohttp's connection pool: httpcore's pool spends ~1 ms of CPU
-            # per request at 100+ in flight (it rescans every pooled connection per request,
-            # see bench/tool_executor_bench.py), aiohttp's a fraction of that. aiohttp keys
-            # pooled connections by the TLS server name too, so a pinned IP shared by two
-            # names never reuses one name's verified connection for the other.
-            self.transports = [_aiohttp(tls, limits)]
-        else:
-            # httpcore's pool bookkeeping serialises one pool's calls (~50 in flight at
-            # most): several independent pools are used in turn.
-            self.transports = [
-                httpx.AsyncHTTPTransport(verify=tls, limits=limits, trust_env=False)
-                for _ in range(max(1, client_pools))
-            ]
-        # Requests go straight to a transport, not through an httpx.AsyncClient: redirects
-        # are followed here, and a client's cookie jar would carry one tenant's cookies
-        # into another tenant's calls (proxies from the environment are never read).
-        self._next = itertools.cycle(self.transports)
+        # The CA bundle httpx trusts (certifi), loaded once (~0.1 s).
+        self.tls: ssl.SSLContext = httpx.create_ssl_context()
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the event loop the calls run on.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                ssl=self.tls, limit=self.max_connections, use_dns_cache=False
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+                auto_decompress=True,  # the size limit counts decompressed bytes
+            )
+        return self._session
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        for transport in self.transports:
-            await transport.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def run(self, call: ToolCall) -> Any:
         """Make the request, following redirects under the same checks."""
@@ -108,38 +97,43 @@ class HttpRequestTool:
         }
         plain_headers["Idempotency-Key"] = call.idempotency_key
         content, json_body = args.get("body"), args.get("json")
-        timeout = httpx.Timeout(call.definition.timeout_s)
+        if isinstance(content, str | bytes):
+            json_body = None  # a raw body wins over a JSON one
+        else:
+            content = None
+        query = _query(args.get("query"))
+        limits = aiohttp.ClientTimeout(
+            total=None, sock_connect=call.definition.timeout_s, sock_read=call.definition.timeout_s
+        )
         for _hop in range(self.max_redirects + 1):
-            headers = dict(plain_headers)
+            headers = _DEFAULT_HEADERS | plain_headers
             if (url.scheme, url.host, url.port) == origin:
-                headers.update(secret_headers)
+                headers |= secret_headers
             response = await self._send(
-                call, method, url, headers, content, json_body, args.get("query"), timeout
+                call, method, url, headers, content, json_body, query, limits
             )
             try:
-                location = response.headers.get("location")
-                if response.status_code not in _REDIRECTS or not location:
+                location = response.headers.get("Location")
+                if response.status not in _REDIRECTS or not location:
                     return await self._result(response, method, url)
             finally:
-                await response.aclose()
-            url = url.join(location)
-            if response.status_code == 303 or (
-                response.status_code in {301, 302} and method == "POST"
-            ):
+                response.release()
+            url = _follow(url, location)
+            if response.status == 303 or (response.status in {301, 302} and method == "POST"):
                 method, content, json_body = "GET", None, None
         raise ToolError("tool.too_many_redirects", f"more than {self.max_redirects} redirects")
 
-    def _target(self, args: dict[str, Any], config: dict[str, Any]) -> httpx.URL:
+    def _target(self, args: dict[str, Any], config: dict[str, Any]) -> URL:
         base, path = config.get("base_url"), str(args.get("path") or "")
         # A base URL alone is the endpoint; a path, when given, is appended to it.
         raw = (
             (f"{str(base).rstrip('/')}/{path.lstrip('/')}" if path else str(base)) if base else None
         )
         try:
-            url = httpx.URL(raw or str(args.get("url", "")))
-        except (httpx.InvalidURL, TypeError) as exc:
+            url = URL(raw or str(args.get("url", "")))
+        except (ValueError, TypeError) as exc:
             raise ToolError("tool.invalid_arguments", "url is not a valid URL") from exc
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        if url.scheme not in _SCHEMES or not url.host:
             raise ToolError("tool.invalid_arguments", "url must be an absolute http(s) URL")
         return url
 
@@ -147,67 +141,71 @@ class HttpRequestTool:
         self,
         call: ToolCall,
         method: str,
-        url: httpx.URL,
+        url: URL,
         headers: dict[str, str],
-        content: Any,
+        content: str | bytes | None,
         json_body: Any,
-        query: Any,
-        http_timeout: httpx.Timeout,
-    ) -> httpx.Response:
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        query: list[tuple[str, str]] | None,
+        limits: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        if url.scheme not in _SCHEMES or not url.host or url.port is None:
             raise ToolError(
                 "tool.egress_denied", f"{url.scheme!r} URLs are not followed", denied=True
             )
-        port = url.port or _DEFAULT_PORTS[url.scheme]
-        addresses = await checked_addresses(url.host, port, call.egress, self.resolver)
-        pinned = url.copy_with(host=addresses[0])
-        headers["Host"] = url.netloc.decode("ascii")
-        extensions: dict[str, Any] = {"timeout": http_timeout.as_dict()}
-        if url.scheme == "https":
-            extensions["sni_hostname"] = url.host  # certificate checked against the name
-        request = httpx.Request(
-            method,
-            pinned,
-            headers=_with_defaults(headers),
-            params=query if isinstance(query, dict) else None,
-            content=content if isinstance(content, str | bytes) else None,
-            json=json_body,
-            extensions=extensions,
-        )
+        name = url.raw_host or url.host
+        addresses = await checked_addresses(url.host, url.port, call.egress, self.resolver)
+        pinned = url.with_host(addresses[0])
+        port = url.explicit_port
+        headers["Host"] = f"{_bracketed(name)}:{port}" if port is not None else _bracketed(name)
         try:
-            return await next(self._next).handle_async_request(request)
-        except httpx.TimeoutException as exc:
+            return await self._client().request(
+                method,
+                pinned,
+                headers=headers,
+                params=query,
+                data=content,
+                json=json_body,
+                allow_redirects=False,
+                timeout=limits,
+                # The certificate is checked against the name, not the pinned address.
+                server_hostname=name if url.scheme == "https" else None,
+            )
+        except TimeoutError as exc:
             raise ToolError(
                 "tool.timeout", f"{method} {url.host} timed out", retryable=True
             ) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise ToolError(
                 "tool.unreachable", f"{method} {url.host}: {type(exc).__name__}", retryable=True
             ) from exc
 
-    async def _result(self, response: httpx.Response, method: str, url: httpx.URL) -> Any:
-        status = response.status_code
+    async def _result(self, response: aiohttp.ClientResponse, method: str, url: URL) -> Any:
+        status = response.status
         if status >= 400:
             raise ToolError(
                 "tool.http_error",
                 f"{method} {url.host} answered HTTP {status}",
                 retryable=status >= 500 or status in _TRANSIENT,
             )
-        declared = response.headers.get("content-length")
+        declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise _too_large(self.max_response_bytes)
         body = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.content.iter_chunked(_CHUNK):
                 body.extend(chunk)
                 if len(body) > self.max_response_bytes:
                     raise _too_large(self.max_response_bytes)
-        except httpx.TimeoutException as exc:
+        except TimeoutError as exc:
             raise ToolError(
                 "tool.timeout", f"{method} {url.host} timed out", retryable=True
             ) from exc
-        content_type = response.headers.get("content-type", "")
-        text = bytes(body).decode(response.encoding or "utf-8", "replace")
+        except aiohttp.ClientError as exc:
+            raise ToolError(
+                "tool.unreachable", f"{method} {url.host}: {type(exc).__name__}", retryable=True
+            ) from exc
+        content_type = response.headers.get("Content-Type", "")
+        text = bytes(body).decode(_charset(response), "replace")
         parsed: Any = text
         if "json" in content_type:
             try:
@@ -217,23 +215,43 @@ class HttpRequestTool:
         return {"status": status, "content_type": content_type, "body": parsed}
 
 
-def _aiohttp(tls: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    def session() -> aiohttp.ClientSession:
-        # Made on first use, inside the event loop; cookies never kept (shared by tenants).
-        connector = aiohttp.TCPConnector(
-            ssl=tls, limit=limits.max_connections or 0, use_dns_cache=False
-        )
-        return aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-        )
-
-    return AiohttpTransport(verify=tls, limits=limits, trust_env=False, client=session)
+def _follow(url: URL, location: str) -> URL:
+    try:
+        return url.join(URL(location))
+    except (ValueError, TypeError) as exc:
+        raise ToolError("tool.http_error", f"{url.host} redirected to an invalid URL") from exc
 
 
-def _with_defaults(headers: dict[str, str]) -> httpx.Headers:
-    merged = httpx.Headers(_DEFAULT_HEADERS)
-    merged.update(headers)  # case-insensitive: a caller's user-agent replaces ours
-    return merged
+def _query(query: Any) -> list[tuple[str, str]] | None:
+    """Query parameters as pairs; a list repeats its key, true/false/null as text."""
+    if not isinstance(query, dict):
+        return None
+    pairs: list[tuple[str, str]] = []
+    for key, value in query.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((str(key), _text(item)))
+    return pairs
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _charset(response: aiohttp.ClientResponse) -> str:
+    charset = response.charset or "utf-8"
+    try:
+        "".encode(charset)
+    except LookupError:
+        return "utf-8"  # an unknown charset a server declared
+    return charset
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _too_large(limit: int) -> ToolError:

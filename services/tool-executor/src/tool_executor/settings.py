@@ -32,14 +32,8 @@ class Limits(BaseModel):
         default=1024 * 1024, ge=1, description="HTTP response body, enforced while streaming"
     )
     max_redirects: int = Field(default=5, ge=0)
-    http_pool: Literal["aiohttp", "httpx"] = Field(
-        default="aiohttp", description="connection pool under the HTTP tool's httpx client"
-    )
     http_max_connections: int = Field(
         default=512, ge=1, description="open connections of the HTTP tool (size for in-flight)"
-    )
-    http_client_pools: int = Field(
-        default=16, ge=1, description="independent httpx pools used in turn (http_pool=httpx)"
     )
     registry_cache_s: float = Field(
         default=1.0,

@@ -9,7 +9,7 @@ from tool_executor.http_tool import HttpRequestTool
 
 @pytest.fixture
 def tool() -> HttpRequestTool:
-    return HttpRequestTool(max_response_bytes=1024, max_redirects=1, client_pools=1)
+    return HttpRequestTool(max_response_bytes=1024, max_redirects=1)
 
 
 @pytest.mark.parametrize(
