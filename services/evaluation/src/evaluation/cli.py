@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .shadow import SHADOW_PREFIX
+
 __all__ = ["app"]
 
 app = typer.Typer(help="agentbus evaluation: datasets, evaluations, the gate, AgentOps")
@@ -138,7 +140,14 @@ def _print_evaluation(view: dict[str, Any]) -> None:
         f"p50 {s['latency_p50_ms']} ms  p95 {p95} ms  tokens/run {s['tokens_per_run']:.1f}  "
         f"cost/run ${s['cost_per_run_usd']}  judge ${s['judge_cost_usd']}"
     )
-    if view["passed"]:
+    if view["dataset"]["name"].startswith(SHADOW_PREFIX):
+        # A shadow evaluation gates nothing: it says how often the draft agrees with what
+        # production recorded, which a person reads case by case.
+        console.print(
+            f"shadow: {s['passed']}/{s['cases']} cases agree with the recorded production "
+            "outputs (no thresholds; this does not gate publishing)"
+        )
+    elif view["passed"]:
         console.print("[green]PASSED[/green] every threshold")
     for breach in view["breaches"]:
         console.print(f"[red]FAILED[/red] {escape(breach)}")

@@ -309,6 +309,8 @@ def test_shadow_evaluation_of_a_draft_on_recorded_production_runs(stack: Evaluat
     buggy = stack.cli("shadow", f"{WORKFLOW}@1.0.2", "--from", "1.0.1", *compare)
     print(buggy.stdout)
     assert buggy.returncode == 0, buggy.stdout + buggy.stderr
+    assert "0/2 cases agree" in buggy.stdout
+    assert "PASSED" not in buggy.stdout, "a shadow evaluation has no thresholds to pass"
     view = latest_evaluation(stack, "1.0.2")
     assert view["dataset"]["name"] == "shadow-1.0.1"
     assert view["cases_total"] == 2  # the two production runs, not the evaluation runs
@@ -321,6 +323,7 @@ def test_shadow_evaluation_of_a_draft_on_recorded_production_runs(stack: Evaluat
     print(fixed.stdout)
     view = latest_evaluation(stack, "1.0.3")
     assert [c["status"] for c in view["cases"]] == ["passed", "passed"], fixed.stdout
+    assert "2/2 cases agree" in fixed.stdout
     assert len(stack.refunds()) == refunds  # replays refunded nothing
     # Shadow datasets never gate: 1.0.3 has no evaluation on the curated dataset.
     definition = stack.call("planner", "GET", f"/v1/definitions/{WORKFLOW}/1.0.3").json()
