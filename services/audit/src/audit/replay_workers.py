@@ -15,6 +15,7 @@ import asyncio
 import heapq
 import os
 import pickle
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -69,11 +70,12 @@ def _split(offsets: TopicWindow, workers: int) -> list[TopicWindow]:
 
 
 def _work(job: WorkerJob, conn: Connection) -> None:
-    """A worker process: read its partitions, send prepared batches, then None."""
+    """A worker process: read its partitions, send prepared batches, then its CPU time."""
     code = 0
     try:
         asyncio.run(_read(job, conn))
-        conn.send_bytes(pickle.dumps(None))
+        # Its last message: the CPU seconds it used, for the replay's statistics.
+        conn.send_bytes(pickle.dumps(time.process_time()))
     except BaseException as exc:  # report anything to the parent, which raises it
         code = 1
         conn.send_bytes(pickle.dumps(RuntimeError(f"replay worker failed: {exc!r}")))
@@ -104,11 +106,15 @@ async def _read(job: WorkerJob, conn: Connection) -> None:
 
 
 async def prepared_stream(
-    job: WorkerJob, workers: int, on_batch: Callable[[int, int, int, list[str]], None]
+    job: WorkerJob,
+    workers: int,
+    on_batch: Callable[[int, int, int, list[str]], None],
+    on_done: Callable[[float], None],
 ) -> AsyncIterator[list[Any]]:
     """Prepared payloads (None for skipped records) in the single-process order, in lists.
 
-    `on_batch(scanned, fetched, rejected, reasons)` is called for each batch a worker sends.
+    `on_batch(scanned, fetched, rejected, reasons)` is called for each batch a worker sends,
+    `on_done(cpu_seconds)` when a worker has finished.
     """
     context = get_context("fork")
     shares = _split(job.offsets, workers)
@@ -129,8 +135,9 @@ async def prepared_stream(
             for w in sorted(open_):
                 while w in open_ and not buffers[w]:
                     message = pickle.loads(await asyncio.to_thread(conns[w].recv_bytes))
-                    if message is None:
+                    if isinstance(message, float):
                         open_.discard(w)
+                        on_done(message)
                     elif isinstance(message, Exception):
                         raise message
                     else:

@@ -60,6 +60,7 @@ async def test_replaying_100k_records_twice_gives_byte_identical_verified_export
         )
         assert stats.written == 100_000
         assert stats.rejected == 0
+        assert len(stats.worker_cpu_seconds) == (2 if workers == 2 else 0)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     results = verify_export(tmp_path / "replay-0.jsonl", TRUST)
@@ -186,6 +187,8 @@ async def test_worker_processes_write_what_one_process_writes(
             )  # fmt: skip
             outputs.append(out.read_bytes())
             summaries.append((stats.scanned, stats.written, stats.rejected, stats.heads))
+            # Two workers really ran (each reports its CPU time), or none did.
+            assert len(stats.worker_cpu_seconds) == (2 if workers == 2 else 0)
         assert outputs[0] == outputs[1], where
         assert summaries[0] == summaries[1], where
         # Record 10 (globex's) is not JSON: rejected by every filter here.
