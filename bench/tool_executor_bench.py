@@ -106,7 +106,7 @@ def _py_spy(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
     if not args.py_spy:
         return None
     command = ["py-spy", "record", "--gil", "-r", "200", "-f", "raw", "-o", args.py_spy]
-    return subprocess.Popen([*command, "-p", str(args.executor_pid)])
+    return subprocess.Popen([*command, "-p", str(args.executor_pids[0])])
 
 
 def _cpu_s(pid: int) -> float:
@@ -155,7 +155,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     envelopes = [_request(f"bench.{args.throughput_side_effect}", url) for _ in range(n)]
     futures = [replies.expect(e.id) for e in envelopes]
     spy = _py_spy(args)
-    cpu_started = _cpu_s(args.executor_pid)
+    cpu_started = sum(_cpu_s(pid) for pid in args.executor_pids)
     started = time.perf_counter()
     for envelope in envelopes:
         key, value, headers = raw_record(envelope)
@@ -163,7 +163,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     await producer.flush()
     finished = await asyncio.wait_for(asyncio.gather(*futures), args.timeout_s)
     elapsed = max(finished) - started
-    cpu_ms = (_cpu_s(args.executor_pid) - cpu_started) * 1000 / n
+    cpu_ms = (sum(_cpu_s(pid) for pid in args.executor_pids) - cpu_started) * 1000 / n
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
         spy.wait(timeout=60)
@@ -181,14 +181,15 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     await asyncio.gather(*(one() for _ in range(n)))
     direct_elapsed = time.perf_counter() - direct_started
     await session.close()
+    processes = "one process" if args.replicas == 1 else f"{args.replicas} replicas"
     print(
         f"throughput ({args.throughput_side_effect} tool, {args.tool_ms} ms each, {n} calls, "
-        f"one process): {n / elapsed:8.1f} calls/s   | direct, {args.max_in_flight} "
+        f"{processes}): {n / elapsed:8.1f} calls/s   | direct, {args.max_in_flight} "
         f"concurrent: {n / direct_elapsed:8.1f} calls/s   | target >= 500"
     )
     # Wall figures depend on what else the (shared) machine runs; CPU per call does not.
     print(
-        f"executor CPU per call: {cpu_ms:6.2f} ms (user+system of the executor process)   "
+        f"executor CPU per call: {cpu_ms:6.2f} ms (user+system of the executor processes)   "
         f"| one core's ceiling at that cost: {1000 / cpu_ms:8.1f} calls/s"
     )
     # Calls in flight on average: at 100 ms a call, 500 calls/s needs 50 at once.
@@ -276,13 +277,12 @@ async def main(args: argparse.Namespace) -> None:
         command = [str(Path(sys.executable).parent / "tool-executor"), "serve"]
         if args.profile:
             command = [sys.executable, "-m", "cProfile", "-o", args.profile, *command]
-        executor = subprocess.Popen(  # noqa: ASYNC220
-            command,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        args.executor_pid = executor.pid
+        # Replicas share the consumer group (and the database: use PostgreSQL for them).
+        executors = [
+            subprocess.Popen(command, env=env, stdout=log, stderr=log)  # noqa: ASYNC220
+            for _ in range(args.replicas)
+        ]
+        args.executor_pids = [e.pid for e in executors]
         producer = AIOKafkaProducer(
             bootstrap_servers=args.bootstrap, acks="all", linger_ms=5, enable_idempotence=True
         )
@@ -292,15 +292,15 @@ async def main(args: argparse.Namespace) -> None:
         try:
             await _ready(args, base, producer, replies)
             print(
-                f"tool-executor bench (one executor process, database "
-                f"{database.split(':')[0]}, max_in_flight {args.max_in_flight})"
+                f"tool-executor bench ({args.replicas} executor process(es), database "
+                f"{database.split(':')[0]}, max_in_flight {args.max_in_flight} each)"
             )
             await latency(args, base, producer, replies)
             await throughput(args, base, producer, replies)
         finally:
             await replies.stop()
             await producer.stop()
-            for process in (executor, work):
+            for process in (*executors, work):
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout=30)
@@ -361,6 +361,9 @@ if __name__ == "__main__":
     parser.add_argument("--throughput-side-effect", choices=["read", "write"], default="read")
     parser.add_argument("--tool-ms", type=int, default=100)
     parser.add_argument("--max-in-flight", type=int, default=200)
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="executor processes in one consumer group"
+    )
     parser.add_argument("--timeout-s", type=float, default=300)
     parser.add_argument("--serve-work", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile", default=None, help="write the executor's cProfile here")
