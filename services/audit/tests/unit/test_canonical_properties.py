@@ -53,7 +53,13 @@ def ours(value: Any) -> bytes | type[Exception]:
         return Exception
 
 
-_SETTINGS = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# No example database: nothing is written into the working tree (.hypothesis/).
+_SETTINGS = settings(
+    max_examples=800,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
 
 
 @_SETTINGS
@@ -85,7 +91,7 @@ def test_strings_are_written_as_jcs_writes_them(text: str) -> None:
     assert json_string(text) == rfc8785.dumps(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(
     data=st.dictionaries(texts, json_values, max_size=6),
     seq=st.integers(min_value=1, max_value=_LIMIT),
