@@ -103,7 +103,11 @@ class Denial(BaseModel):
 
 
 class ToolError(Exception):
-    """A tool call that did not produce a result; `retryable` marks transient causes."""
+    """A tool call that did not produce a result; `retryable` marks transient causes.
+
+    `maybe_applied` marks a failure after the call left (a timeout, a crash, a refused
+    result): its effect may have happened, so an at-most-once call is not tried again.
+    """
 
     def __init__(
         self,
@@ -112,6 +116,7 @@ class ToolError(Exception):
         *,
         retryable: bool = False,
         denied: bool = False,
+        maybe_applied: bool = False,
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
@@ -119,6 +124,7 @@ class ToolError(Exception):
         self.message = message
         self.retryable = retryable
         self.denied = denied
+        self.maybe_applied = maybe_applied
         self.details = details or {}
 
 

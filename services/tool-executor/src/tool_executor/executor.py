@@ -98,29 +98,40 @@ class Executor:
                 "tool.timeout",
                 f"tool {call.definition.name!r} took longer than {call.definition.timeout_s}s",
                 retryable=True,
+                maybe_applied=True,
             ) from exc
         except ToolError:
             raise
         except Exception as exc:
             # A plug-in's own bug: report its class only; its message may quote arguments.
-            raise ToolError("tool.crashed", f"tool raised {type(exc).__name__}") from exc
+            raise ToolError(
+                "tool.crashed", f"tool raised {type(exc).__name__}", maybe_applied=True
+            ) from exc
+        # From here on the tool has returned: whatever it did is done.
         # A server may echo a credential back (an echoed Authorization header): never let
         # a secret leave in a result.
         try:
             result = call.secrets.scrub(result, call.secrets.used_by(call.config))
             size = len(canonical_json(result))
         except (TypeError, ValueError) as exc:
-            raise ToolError("tool.result_invalid", "result is not JSON") from exc
+            raise ToolError(
+                "tool.result_invalid", "result is not JSON", maybe_applied=True
+            ) from exc
         if size > self.limits.max_result_bytes:
             raise ToolError(
                 "tool.result_too_large",
                 f"result is {size} bytes, over the limit of {self.limits.max_result_bytes}",
+                maybe_applied=True,
             )
         schema = call.definition.result_schema
         if schema is not None:
             problem = first_problem(schema, result)
             if problem is not None:
-                raise ToolError("tool.result_invalid", f"result field {problem[0]!r} {problem[1]}")
+                raise ToolError(
+                    "tool.result_invalid",
+                    f"result field {problem[0]!r} {problem[1]}",
+                    maybe_applied=True,
+                )
         return result
 
     def _backoff(self, attempt: int) -> float:

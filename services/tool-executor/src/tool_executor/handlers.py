@@ -154,9 +154,13 @@ class ExecuteTool:
                 return plan, None
             outcome = await self.executor.execute(plan.call, at_most_once=plan.at_most_once)
         error = outcome.error
-        if plan.at_most_once and error is not None and error.code == "tool.timeout":
-            # The request was sent and no answer came: it may have taken effect.
-            why = "the call timed out after it was sent"
+        if plan.at_most_once and error is not None and error.maybe_applied:
+            # The call left and failed on the way back: it may have taken effect.
+            why = (
+                "the call timed out after it was sent"
+                if error.code == "tool.timeout"
+                else f"the call ended with {error.code} after it was sent"
+            )
             unknown = outcome_unknown(plan.request.idempotency_key, plan.request.tool, why)
             outcome = dataclasses.replace(outcome, error=unknown)
         return plan, outcome

@@ -155,10 +155,16 @@ class McpToolRunner:
                 implementation.name, call.arguments, read_timeout_seconds=call.definition.timeout_s
             )
         except TimeoutError as exc:
-            raise ToolError("tool.timeout", "MCP call timed out", retryable=True) from exc
-        except (OSError, httpx2.TransportError) as exc:
             raise ToolError(
-                "tool.mcp_unreachable", f"MCP server {server!r} unreachable", retryable=True
+                "tool.timeout", "MCP call timed out", retryable=True, maybe_applied=True
+            ) from exc
+        except (OSError, httpx2.TransportError) as exc:
+            # The request may have reached the server before the connection failed.
+            raise ToolError(
+                "tool.mcp_unreachable",
+                f"MCP server {server!r} unreachable",
+                retryable=True,
+                maybe_applied=True,
             ) from exc
         if result.is_error:
             raise ToolError("tool.mcp_error", f"MCP tool {implementation.name!r} reported an error")

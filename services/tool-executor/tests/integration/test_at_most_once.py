@@ -144,3 +144,38 @@ async def test_a_failure_the_tool_reports_frees_the_key(harness: Any) -> None:
         )
         assert failed.error.code == "tool.ledger_closed"
     assert len(tool.calls) == 2  # a definite failure is no unknown outcome
+
+
+async def test_a_tool_that_crashes_after_its_effect_is_held_as_unknown(harness: Any) -> None:
+    class Crashing(CountingTool):
+        async def run(self, call: ToolCall) -> Any:
+            self.calls.append(call.idempotency_key)  # the effect, then the bug
+            raise RuntimeError("lost the connection's answer")
+
+    tool = Crashing()
+    await _ledger(harness, tool)
+    crashed, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert crashed.error.code == "tool.outcome_unknown"
+    assert "ended with tool.crashed after it was sent" in crashed.error.message
+    again, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert again.error.code == "tool.outcome_unknown"
+    assert tool.calls == ["run-1:p:1"]
+
+
+async def test_an_idempotent_tool_keeps_its_retries_and_frees_its_key(harness: Any) -> None:
+    class Flaky(CountingTool):
+        async def run(self, call: ToolCall) -> Any:
+            self.calls.append(call.idempotency_key)
+            if len(self.calls) < 3:
+                raise RuntimeError("flaky")
+            return {"posted": len(self.calls)}
+
+    tool = Flaky()
+    await _ledger(harness, tool, idempotent=True)
+    crashed, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert crashed.error.code == "tool.crashed"  # not retried: a crash is not transient
+    second, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert second.error.code == "tool.crashed"
+    third, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert third.status is ToolStatus.SUCCEEDED
+    assert len(tool.calls) == 3
