@@ -55,19 +55,19 @@ class Executor:
     async def execute(self, call: ToolCall, *, at_most_once: bool = False) -> CallOutcome:
         """Call with retries for transient failures; never raises for a tool's own failure.
 
-        An at-most-once call is attempted once: a retry after a timeout could repeat an
-        effect that did happen.
+        An at-most-once call is not tried again after a failure that may have let its
+        effect happen (`maybe_applied`, e.g. a timeout); a failure before it left is.
         """
         started = time.monotonic()
         retried: list[str] = []
         attempt = 0
-        max_attempts = 1 if at_most_once else self.retry.max_attempts
         while True:
             attempt += 1
             try:
                 result = await self._attempt(call)
             except ToolError as failure:
-                if failure.retryable and attempt < max_attempts:
+                repeatable = not (at_most_once and failure.maybe_applied)
+                if failure.retryable and repeatable and attempt < self.retry.max_attempts:
                     retried.append(failure.code)
                     log.warning(
                         "transient tool failure, retrying",

@@ -179,3 +179,20 @@ async def test_an_idempotent_tool_keeps_its_retries_and_frees_its_key(harness: A
     third, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
     assert third.status is ToolStatus.SUCCEEDED
     assert len(tool.calls) == 3
+
+
+async def test_a_transient_failure_before_the_call_left_is_retried(harness: Any) -> None:
+    class Busy(CountingTool):
+        async def run(self, call: ToolCall) -> Any:
+            from tool_executor.domain import ToolError
+
+            self.calls.append(call.idempotency_key)
+            if len(self.calls) == 1:  # e.g. connection refused: nothing was sent
+                raise ToolError("tool.unreachable", "connection refused", retryable=True)
+            return {"posted": len(self.calls)}
+
+    tool = Busy()
+    await _ledger(harness, tool)
+    done, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
+    assert done.status is ToolStatus.SUCCEEDED
+    assert len(tool.calls) == 2
