@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ __all__ = ["ExecuteTool", "Plan"]
 
 log = logging.getLogger("tool_executor.handlers")
 
+_FINISHED_KEPT = 512
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -60,6 +63,7 @@ class Plan:
     reserved: bool = False
     at_most_once: bool = False
     unknown: ToolError | None = None
+    event_id: str = ""
 
 
 class ExecuteTool:
@@ -78,6 +82,11 @@ class ExecuteTool:
         self.limits = limits
         self.service = service
         self.registry = RegistryCache(limits.registry_cache_s)
+        # Outcomes of at-most-once calls by event id, until a later record no longer needs
+        # them: when recording fails (a database fault) the runtime runs all three phases
+        # again, and the call that did finish here is then recorded, not called again nor
+        # reported unknown. Bounded; after a crash it is empty, and the outcome is unknown.
+        self._finished: OrderedDict[str, CallOutcome] = OrderedDict()
         meter = metrics.get_meter("tool_executor")
         self._calls = meter.create_counter(
             "tool_executor.calls", unit="{call}", description="tool requests by tool and status"
@@ -125,7 +134,8 @@ class ExecuteTool:
                 tool=definition.name,
                 version=definition.version,
                 lease_s=self.limits.reservation_lease_s,
-                at_most_once=strict,
+                # This process finished the call: its own reservation is taken over.
+                at_most_once=strict and envelope.id not in self._finished,
             )
             if stored is not None:
                 return _decided_plan(request, definition, stored)
@@ -138,7 +148,14 @@ class ExecuteTool:
             secrets=self.secrets,
             egress=EgressPolicy(hosts=grant.hosts, allowed_networks=grant.allowed_networks),
         )
-        return Plan(request, definition, call=call, reserved=reserved, at_most_once=strict)
+        return Plan(
+            request,
+            definition,
+            call=call,
+            reserved=reserved,
+            at_most_once=strict,
+            event_id=envelope.id,
+        )
 
     async def perform(self, plan: Plan, ctx: IoContext) -> tuple[Plan, CallOutcome | None]:
         """Run the call (no transaction is open here); denials and replays pass through."""
@@ -152,6 +169,9 @@ class ExecuteTool:
                 return plan, CallOutcome(error=plan.unknown)
             if plan.call is None:
                 return plan, None
+            finished = self._finished.get(plan.event_id) if plan.at_most_once else None
+            if finished is not None:
+                return plan, finished  # called already; only its record had failed
             outcome = await self.executor.execute(plan.call, at_most_once=plan.at_most_once)
         error = outcome.error
         if plan.at_most_once and error is not None and error.maybe_applied:
@@ -163,6 +183,10 @@ class ExecuteTool:
             )
             unknown = outcome_unknown(plan.request.idempotency_key, plan.request.tool, why)
             outcome = dataclasses.replace(outcome, error=unknown)
+        if plan.at_most_once:
+            self._finished[plan.event_id] = outcome
+            while len(self._finished) > _FINISHED_KEPT:
+                self._finished.popitem(last=False)
         return plan, outcome
 
     async def record(

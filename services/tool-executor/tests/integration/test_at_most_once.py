@@ -196,3 +196,43 @@ async def test_a_transient_failure_before_the_call_left_is_retried(harness: Any)
     done, _ = await harness.run(harness.request("ledger.post", {"amount": 5}, key="run-1:p:1"))
     assert done.status is ToolStatus.SUCCEEDED
     assert len(tool.calls) == 2
+
+
+async def test_a_record_that_failed_does_not_turn_a_finished_call_unknown(
+    harness: Any, database_url: str, settings_for: Any
+) -> None:
+    from tool_executor.app import create_app
+
+    from agentbus.bus import IoContext
+
+    tool = CountingTool()
+    await _ledger(harness, tool)
+    execute, uow = harness.service.execute, harness.service.bus.uow
+
+    async def call_then_fail_to_record(envelope: Any) -> None:
+        async with uow("acme") as unit:
+            plan = await execute.prepare(envelope, unit)
+            await unit.commit()
+        result = await execute.perform(plan, IoContext(envelope, "k", 1, "g"))
+        async with uow("acme") as unit:  # a database fault: the record is never committed
+            await execute.record(envelope, result, unit)
+
+    # This process made the call: running the phases again records it, no second call.
+    first = harness.request("ledger.post", {"amount": 5}, key="run-1:p:1")
+    await call_then_fail_to_record(first)
+    recorded, _ = await harness.run(first)
+    assert recorded.status is ToolStatus.SUCCEEDED
+    assert recorded.result == {"posted": 1}
+    assert tool.calls == ["run-1:p:1"]
+
+    # A process that did not make it (a replica, or this one after a crash) cannot know.
+    second = harness.request("ledger.post", {"amount": 6}, key="run-2:p:1")
+    await call_then_fail_to_record(second)
+    replica = create_app(settings_for(database_url))
+    try:
+        other, _ = await harness.__class__(replica, harness.resolver).run(second)
+        assert other.error.code == "tool.outcome_unknown"
+    finally:
+        await replica.implementations.aclose()
+        await replica.bus.engine.dispose()
+    assert tool.calls == ["run-1:p:1", "run-2:p:1"]
