@@ -360,7 +360,9 @@ if __name__ == "__main__":
     parser.add_argument("--throughput-calls", type=int, default=3000)
     parser.add_argument("--throughput-side-effect", choices=["read", "write"], default="read")
     parser.add_argument("--tool-ms", type=int, default=100)
-    parser.add_argument("--max-in-flight", type=int, default=200)
+    parser.add_argument(
+        "--max-in-flight", type=int, default=1000, help="the executor's default: 1000"
+    )
     parser.add_argument(
         "--replicas", type=int, default=1, help="executor processes in one consumer group"
     )

@@ -49,7 +49,7 @@ class HttpRequestTool:
         max_response_bytes: int,
         max_redirects: int,
         resolver: Resolver | None = None,
-        max_connections: int = 512,
+        max_connections: int = 1024,
         dns_cache_s: float = 30.0,
     ) -> None:
         self.max_response_bytes = max_response_bytes
