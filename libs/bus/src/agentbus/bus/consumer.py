@@ -151,7 +151,12 @@ class ConsumerLoop(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.scheduler.wait_for_capacity(self.settings.poll_timeout_ms / 1000)
             await self._poll_paused()
             return
-        batch = await self._fetch(self.settings.max_poll_records)
+        limit = self.settings.max_poll_records
+        if keyed == assigned:
+            # Only keyed work: ask for no more than there is room for. aiokafka keeps the
+            # rest of what it fetched, so nothing is given back and converted again.
+            limit = max(1, min(limit, self.scheduler.free))
+        batch = await self._fetch(limit)
         short: list[InboundRecord] = []
         for tp, records in batch.items():
             if tp in keyed:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .tables import InboxEntry, OutboxEntry, TimerEntry, utcnow
@@ -183,11 +183,11 @@ class UnitOfWork:
         """Which of `event_ids` the group has handled, in one query."""
         if not event_ids:
             return set()
-        query = select(col(InboxEntry.event_id)).where(
-            col(InboxEntry.consumer_group) == consumer_group,
-            col(InboxEntry.event_id).in_(list(event_ids)),
-        )
-        return set((await self.session.exec(query)).all())
+        # A Core statement on the connection: the ORM's per-query work cost more than the
+        # look-up itself, and every record of an I/O handler makes one.
+        connection = await self.session.connection()
+        found = await connection.execute(_HANDLED, {"g": consumer_group, "ids": list(event_ids)})
+        return {row[0] for row in found}
 
     def publish(self, message: Any, *, topic: str | None = None) -> None:
         """Queue an event in the outbox; it is published only if this unit commits.
@@ -303,6 +303,13 @@ class UnitOfWork:
             except Exception:
                 # Committed is committed: a failing cache update must not redo the work.
                 log.exception("after-commit hook failed")
+
+
+_INBOX: Any = InboxEntry.__table__  # type: ignore[attr-defined]
+_HANDLED = select(_INBOX.c.event_id).where(
+    _INBOX.c.consumer_group == bindparam("g"),
+    _INBOX.c.event_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 class UnitOfWorkFactory:
