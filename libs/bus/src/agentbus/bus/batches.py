@@ -54,8 +54,8 @@ class BatchSettler:
         When a handler fails, the records before it are settled in a transaction of
         their own, the failing one goes on alone (retries from attempt 2, then the dead
         letter), and the batch resumes after it. Any other failure of the shared
-        transaction (a duplicate that raced in from a replica) falls back to one record
-        at a time.
+        transaction (a record handled before: a redelivery, or a duplicate that raced in
+        from a replica) falls back to one record at a time, which skips it.
         """
         outcomes: dict[int, Outcome] = {}
         groups: dict[str, list[_Item]] = {}
@@ -85,9 +85,15 @@ class BatchSettler:
                     outcomes.update(await self._settle_group(tenant, items[: failed.position]))
                 item = items[failed.position]
                 with self.processor.observe(item.record):
-                    outcome = await self.processor.process_one(
-                        item.record, first_error=failed.error
-                    )
+                    if await self._handled_before(tenant, item):
+                        # A redelivery whose handler failed on state it had already
+                        # changed: a duplicate, never a failure of its own.
+                        log_duplicate(item.record)
+                        outcome = Outcome.DUPLICATE
+                    else:
+                        outcome = await self.processor.process_one(
+                            item.record, first_error=failed.error
+                        )
                 outcomes[item.index] = outcome
                 self.processor.count(outcome)
                 items = items[failed.position + 1 :]
@@ -106,15 +112,20 @@ class BatchSettler:
             return outcomes
         return outcomes
 
+    async def _handled_before(self, tenant: str, item: _Item) -> bool:
+        async with self.processor.uow_factory(tenant) as uow:
+            return await uow.is_handled(self.processor.consumer_group, item.envelope.id)
+
     async def _apply_batch(self, tenant: str, items: list[_Item]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}
         async with (
             asyncio.timeout(self.processor.handler_timeout_s),
             self.processor.uow_factory(tenant) as uow,
         ):
-            done = await uow.handled_among(
-                self.processor.consumer_group, [i.envelope.id for i in items]
-            )
+            # No inbox look-up first: a record handled before (a redelivery) makes the
+            # inbox INSERT fail at commit, and the records then go one at a time, which
+            # skips it. Redeliveries are rare; a query per batch on every hop is not.
+            done: set[str] = set()
             for position, item in enumerate(items):
                 if item.envelope.id in done:
                     log_duplicate(item.record)
