@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
-from agentbus.http import Authenticator, bus_readiness_checks, create_http_app
+from agentbus.http import service_http_app
 from agentbus.storage.migrations import upgrade
 from agentbus.telemetry import Telemetry
 
@@ -90,30 +88,20 @@ def create_app(
     executor = Executor(implementations, settings.call_retry, settings.limits)
     execute = ExecuteTool(executor, secrets, settings.limits, service=SERVICE)
     subscribe(bus, execute, settings.topics)
-    # The lifespan needs the service, and the service needs the app: close the loop late.
-    holder: dict[str, ToolExecutor] = {}
+    service: ToolExecutor
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        service = holder["service"]
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    http = create_http_app(
+    http = service_http_app(
         title="agentbus tool-executor",
         version="0.1.0",
-        authenticator=Authenticator.from_settings(settings.http),
-        readiness_checks=bus_readiness_checks(bus, timeout_s=settings.http.readiness_timeout_s),
-        lifespan=lifespan,
-        readiness_timeout_s=settings.http.readiness_timeout_s,
-        docs=settings.http.docs,
+        settings=settings.http,
+        bus=bus,
+        # Late-bound: the service object is built with this app, just below.
+        start=lambda: service.start(),
+        stop=lambda: service.stop(),
+        telemetry=telemetry,
     )
     http.include_router(api_router(bus.uow, on_change=execute.registry.clear))
     service = ToolExecutor(settings, bus, http, execute, implementations)
-    holder["service"] = service
     return service
 
 
