@@ -89,9 +89,12 @@ async def test_sigkill_mid_load_then_two_replicas_finish_every_run_once(
     try:
         responder = await env.respond("tool.requests", slow_tools)
         await publish(first.url, FIVE_STEPS)
-        tasks = [
-            await env.submit("five-steps", {"n": n}, task_id=unique(f"c{n}")) for n in range(RUNS)
-        ]
+        tasks = []
+        for n in range(RUNS):
+            tasks.append(await env.submit("five-steps", {"n": n}, task_id=unique(f"c{n}")))
+            # Spread over a second, so runs are still in flight when a quarter is done:
+            # submitted at once, they all finish within the same few milliseconds.
+            await asyncio.sleep(0.025)
 
         async def some_done() -> bool:
             return len(env.outcomes()) >= RUNS // 4
