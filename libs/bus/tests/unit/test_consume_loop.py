@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from sqlmodel import select
 
 from agentbus.bus import BusSettings, IoContext, OutboundRecord, RetryPolicy, unit_factory
 from agentbus.bus.consumer import ConsumerLoop
@@ -15,7 +16,7 @@ from agentbus.bus.failures import DeadLetterer
 from agentbus.bus.offsets import PartitionOffsets
 from agentbus.bus.processor import Processor, Route
 from agentbus.bus.relay import OutboxRelay
-from agentbus.storage import UnitOfWork, UnitOfWorkFactory, create_engine
+from agentbus.storage import InboxEntry, UnitOfWork, UnitOfWorkFactory, create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import eventually, raw_record
 from agentbus.testing.effects import EFFECT_MIGRATIONS, effects_by_event, record_effect
@@ -173,3 +174,24 @@ async def test_a_batch_of_short_handlers_applies_each_once_and_dead_letters_pois
         assert list((await effects_by_event(session)).values()) == [1]
     [letter] = loop.processors["in"].dead_letters.sink.sent  # type: ignore[attr-defined]
     assert dict(letter.headers)["dlq.error.class"] == b"contracts.errors.MessageParseError"
+
+
+async def test_an_ignored_event_type_is_settled_without_a_transaction(uow):
+    box: list[MemoryConsumer] = []
+    loop = loop_for(uow, Route(TYPE), box)  # accepted, no handler: bus.ignore
+    await loop.start()
+    consumer = box[0]
+    key, value, headers = task("k")
+    for body in (value, b"not even json"):  # an ignored type is not decoded at all
+        consumer.append(0, key, body, headers)
+
+    async def settled() -> bool:
+        await loop.commit()
+        return consumer.committed(0) == 2
+
+    await eventually(settled, what="both records settled")
+    await loop.stop()
+    async with uow.sessions() as session:
+        assert await effects_by_event(session) == {}
+        assert (await session.exec(select(InboxEntry))).all() == [], "no inbox row"
+    assert loop.processors["in"].dead_letters.sink.sent == []  # type: ignore[attr-defined]

@@ -63,6 +63,10 @@ class BatchSettler:
             if not is_for_group(record.headers, self.processor.consumer_group):
                 outcomes[index] = Outcome.SKIPPED
                 continue
+            if self.processor.ignores(record):
+                outcomes[index] = Outcome.SKIPPED
+                self.processor.count(Outcome.SKIPPED)
+                continue
             try:
                 envelope, route = self.processor.decode(record)
             except ContractError:

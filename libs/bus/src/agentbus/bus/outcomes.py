@@ -31,11 +31,20 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Route:
-    """The handler of one event type on one topic: short (one transaction) or I/O."""
+    """The handler of one event type on one topic: short (one transaction) or I/O.
+
+    A route with neither is an event type the consumer accepts and does not need: it is
+    settled as skipped, with no transaction and no decoding beyond its type header.
+    """
 
     event_type: str
     short: Handler | None = None
     io: IoHandler[Any, Any] | None = None
+
+    @property
+    def ignored(self) -> bool:
+        """True for an accepted event type that needs no handler."""
+        return self.short is None and self.io is None
 
 
 def log_duplicate(record: InboundRecord) -> None:

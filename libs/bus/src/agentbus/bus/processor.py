@@ -89,8 +89,17 @@ class Processor:
         """True when every route is a short handler, so records can share a transaction."""
         return all(route.io is None for route in self.routes.values())
 
+    def ignores(self, record: InboundRecord) -> bool:
+        """True for a record of a type this consumer accepts and does not need."""
+        event_type = _type_header(record)
+        route = self.routes.get(event_type) if event_type is not None else None
+        return route is not None and route.ignored
+
     async def process(self, record: InboundRecord) -> Outcome:
         """Bring one record to a final outcome, each in its own transaction(s)."""
+        if self.ignores(record):
+            self.count(Outcome.SKIPPED)
+            return Outcome.SKIPPED
         with self.observe(record):
             outcome = await self.process_one(record)
         self.count(outcome)
@@ -103,7 +112,7 @@ class Processor:
     async def process_one(
         self, record: InboundRecord, *, first_error: BaseException | None = None
     ) -> Outcome:
-        if not is_for_group(record.headers, self.consumer_group):
+        if not is_for_group(record.headers, self.consumer_group) or self.ignores(record):
             return Outcome.SKIPPED
         try:
             envelope, route = self.decode(record)
@@ -250,3 +259,17 @@ class Processor:
             "transient failure, retrying",
             extra={"fields": {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}},
         )
+
+
+def _type_header(record: InboundRecord) -> str | None:
+    """The record's ce_type (the last one), without decoding anything else."""
+    found: bytes | None = None
+    for name, value in record.headers:
+        if name == "ce_type":
+            found = value
+    if found is None:
+        return None
+    try:
+        return found.decode()
+    except UnicodeDecodeError:
+        return None  # decode() reports it, with the record dead-lettered

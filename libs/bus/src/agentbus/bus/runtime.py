@@ -132,6 +132,16 @@ class Bus:
 
         return register
 
+    def ignore(self, topic: str, *, event_types: Iterable[str]) -> None:
+        """Accept `event_types` on `topic` without handling them.
+
+        A consumer that needs only some of a topic's types (run start and end among the
+        run lifecycle, say) settles the others as skipped: no transaction, no inbox row,
+        no span, no decoding beyond the type header. Without this they would be
+        dead-lettered as unexpected.
+        """
+        self.routes.add(topic, event_types, Route(""))
+
     def io_consumer(
         self,
         topic: str,
