@@ -147,6 +147,15 @@ async def test_figures_alerts_webhooks_and_feedback(kafka_bootstrap: str, sqlite
             final = await figures(19)
             await eventually(lambda: _count(receiver, 2), timeout_s=20, what="resolve webhook")
 
+            async def spent() -> bool:
+                # Usage arrives on its own topic: the last runs' may trail their ends.
+                nonlocal final
+                params = {"workflow": "refunds", "version": "1.0.0"}
+                final = (await api.get("/v1/agentops", params=params)).json()
+                return bool(final["tokens_per_run"] == 50)
+
+            await eventually(spent, timeout_s=20, what="every run's usage counted")
+
             assert final["success_rate"] == pytest.approx(14 / 19)
             assert final["latency_p95_ms"] == 120
             assert final["tokens_per_run"] == 50
