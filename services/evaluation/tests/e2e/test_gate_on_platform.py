@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import time
@@ -131,7 +132,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EvaluationStack]
 
 
 def version_source(version: str, *, bug: bool) -> str:
-    source = DEMO.read_text().replace("version: 1.0.0", f"version: {version}", 1)
+    source = re.sub(r"(?m)^version: .*$", f"version: {version}", DEMO.read_text(), count=1)
     if bug:  # maps the order amount from a field the shop does not send
         source = source.replace(
             "amount: steps.fetch_order.output.body.amount\n",
