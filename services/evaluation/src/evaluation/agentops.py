@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.metrics import Meter
 
-from agentbus.storage import UnitOfWork
+from agentbus.storage import UnitOfWork, UnitOfWorkFactory
 from contracts.envelope import Envelope
 from contracts.events.evaluation import AlertRaised, AlertResolved
 from contracts.events.run import RunCancelled, RunCompleted, RunEvent, RunFailed, RunStarted
@@ -130,6 +130,9 @@ class AgentOps:
     def __init__(self, topics: Topics, rules: Sequence[AlertRule], meter: Meter) -> None:
         self.topics = topics
         self.rules = list(rules)
+        # (tenant, workflow) whose runs ended since their rules were last evaluated. Rules
+        # read their whole window, so they are evaluated on an interval, never per run.
+        self.due: set[tuple[str, str]] = set()
         self._runs = meter.create_counter(
             "evaluation.agentops.runs", unit="{run}", description="production runs by outcome"
         )
@@ -174,8 +177,21 @@ class AgentOps:
         self._runs.add(1, {**attributes, "outcome": row.status})
         if row.duration_ms is not None:
             self._duration.record(row.duration_ms, attributes)
-        await uow.session.flush()
-        await self.check_alerts(uow, row.workflow)
+        if any(r.tenant == uow.tenant_id and r.workflow == row.workflow for r in self.rules):
+            workflow, tenant = row.workflow, uow.tenant_id
+            uow.after_commit(lambda: self.due.add((tenant, workflow)))
+
+    async def check_due(self, uows: UnitOfWorkFactory) -> None:
+        """Evaluate the rules of every workflow whose runs ended since the last time."""
+        due, self.due = self.due, set()
+        for tenant, workflow in sorted(due):
+            try:
+                async with uows(tenant) as uow:
+                    await self.check_alerts(uow, workflow)
+                    await uow.commit()
+            except Exception:
+                self.due.add((tenant, workflow))  # evaluated again on the next tick
+                raise
 
     async def on_dead_letters(self, uow: UnitOfWork, rows: list[DeadLetterRow]) -> None:
         """New dead letters of this tenant: check its DLQ growth rules."""

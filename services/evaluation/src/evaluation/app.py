@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from agentbus.bus import Bus
+from agentbus.bus.background import BackgroundLoop
 from agentbus.http import service_http_app
 from agentbus.storage import UnitOfWork
 from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
@@ -46,14 +47,17 @@ class EvaluationService:
     gate: Gate
 
     dead_letters: DeadLetterReader
+    alert_checks: BackgroundLoop
 
     async def start(self) -> None:
         """Migrate, connect, consume; then read the DLQ topics (their rows need the tables)."""
         await self.bus.start()
         await self.dead_letters.start()
+        self.alert_checks.start()
 
     async def stop(self) -> None:
-        """Stop reading DLQs, then the bus (offsets committed, relay drained)."""
+        """Stop alert checks and reading DLQs, then the bus (offsets committed, relay drained)."""
+        await self.alert_checks.stop()
         await self.dead_letters.stop()
         await self.bus.stop()
 
@@ -138,7 +142,10 @@ def create_app(
             max_runs=settings.recorded_runs.max_runs,
         )
     )
-    service = EvaluationService(settings, bus, http, evaluations, gate, dead_letters)
+    alert_checks = BackgroundLoop(
+        "evaluation-alert-rules", lambda: ops.check_due(bus.uow), settings.alerts_interval_s
+    )
+    service = EvaluationService(settings, bus, http, evaluations, gate, dead_letters, alert_checks)
     return service
 
 

@@ -158,6 +158,11 @@ class EvaluationSettings(BaseSettings):
     recorded_runs: RecordedRunsSettings = RecordedRunsSettings()
     dead_letters: DeadLetterSettings = DeadLetterSettings()
     alerts: list[AlertRule] = Field(default_factory=list)
+    alerts_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often rules of workflows whose runs ended are evaluated",
+    )
     webhooks: dict[str, WebhookTarget] = Field(
         default_factory=dict, description="tenant -> alert webhook"
     )
