@@ -24,7 +24,7 @@ from .failures import DeadLetterer
 from .group import GroupCommit
 from .io import IoContext, IoHandler, idempotency_key
 from .outcomes import Handler, Outcome, Route, log_duplicate
-from .records import InboundRecord
+from .records import InboundRecord, last_header
 from .relay import OutboxRelay
 from .retry import AttemptsExhaustedError, run_with_retries
 from .settings import RetryPolicy
@@ -91,7 +91,7 @@ class Processor:
 
     def ignores(self, record: InboundRecord) -> bool:
         """True for a record of a type this consumer accepts and does not need."""
-        event_type = _type_header(record)
+        event_type = last_header(record.headers, "ce_type")
         route = self.routes.get(event_type) if event_type is not None else None
         return route is not None and route.ignored
 
@@ -259,17 +259,3 @@ class Processor:
             "transient failure, retrying",
             extra={"fields": {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}},
         )
-
-
-def _type_header(record: InboundRecord) -> str | None:
-    """The record's ce_type (the last one), without decoding anything else."""
-    found: bytes | None = None
-    for name, value in record.headers:
-        if name == "ce_type":
-            found = value
-    if found is None:
-        return None
-    try:
-        return found.decode()
-    except UnicodeDecodeError:
-        return None  # decode() reports it, with the record dead-lettered

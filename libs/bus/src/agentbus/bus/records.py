@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Header", "InboundRecord", "OutboundRecord", "RecordSink"]
+__all__ = ["Header", "InboundRecord", "OutboundRecord", "RecordSink", "last_header"]
 
 Header = tuple[str, bytes | None]
 """A Kafka header: its value may be null, which is not the same as empty."""
@@ -54,3 +54,9 @@ class RecordSink(Protocol):
     """
 
     async def send(self, records: Sequence[OutboundRecord]) -> list[tuple[int, int]]: ...
+
+
+def last_header(headers: Sequence[Header], name: str) -> str | None:
+    """The last value of header `name` as text (a null or missing one is None)."""
+    values = [v for k, v in headers if k == name]
+    return values[-1].decode("utf-8", "replace") if values and values[-1] is not None else None

@@ -19,7 +19,7 @@ from agentbus.telemetry import context_from_traceparent
 from contracts.envelope import headers_to_dict
 
 from .dlq import DLQ_HEADER_PREFIX
-from .records import Header, OutboundRecord
+from .records import OutboundRecord, last_header
 from .security import client_options
 from .settings import BusSettings
 
@@ -140,7 +140,7 @@ class ProducerSink:
         return future
 
     def _span(self, record: OutboundRecord) -> Span:
-        traceparent = _last(record.headers, "ce_traceparent")
+        traceparent = last_header(record.headers, "ce_traceparent")
         parent = (
             context_from_traceparent(traceparent) if traceparent else otel_context.get_current()
         )
@@ -171,11 +171,6 @@ def truncated_dead_letter(record: OutboundRecord, *, keep: int) -> OutboundRecor
 
 def _is_dead_letter(record: OutboundRecord) -> bool:
     return any(name == f"{DLQ_HEADER_PREFIX}original.topic" for name, _ in record.headers)
-
-
-def _last(headers: Sequence[Header], name: str) -> str | None:
-    values = [v for k, v in headers if k == name]
-    return values[-1].decode("utf-8", "replace") if values and values[-1] is not None else None
 
 
 class BrokerSink:
