@@ -117,19 +117,7 @@ async def test_sigkill_mid_evaluation_loses_nothing_and_applies_nothing_twice(
     await planner.start()
     try:
         headers = {"X-API-Key": "k-ann"}
-        async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as api:
-            lines = jsonl(
-                *(
-                    {"id": f"c{n:02d}", "input": {"n": n}, "expected": answer_for(n)}
-                    for n in range(CASES)
-                )
-            )
-            body = {"workflow": "refunds", "name": "load", "cases_jsonl": lines}
-            assert (await api.post("/v1/datasets", json=body)).status_code == 201
-            started = await api.post(
-                "/v1/evaluations", json={"workflow": "refunds", "version": "1.0.0"}
-            )
-            evaluation_id = started.json()["evaluation_id"]
+        evaluation_id = await start_evaluation(service.url, "load", CASES)
 
         async def some_done() -> bool:
             return cases_done(db) >= 5
@@ -165,6 +153,23 @@ async def test_sigkill_mid_evaluation_loses_nothing_and_applies_nothing_twice(
     assert len(completions) == 1
     tasks = await read_events(kafka_bootstrap, f"{prefix}tasks.submitted")
     assert len({e.id for e in tasks}) == CASES  # each case submitted once
+
+
+async def start_evaluation(url: str, dataset: str, cases: int) -> str:
+    """Add a dataset of `cases` generated cases for refunds and start its evaluation."""
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": "k-ann"}, timeout=30) as api:
+        lines = jsonl(
+            *(
+                {"id": f"c{n:02d}", "input": {"n": n}, "expected": answer_for(n)}
+                for n in range(cases)
+            )
+        )
+        body = {"workflow": "refunds", "name": dataset, "cases_jsonl": lines}
+        assert (await api.post("/v1/datasets", json=body)).status_code == 201
+        started = await api.post(
+            "/v1/evaluations", json={"workflow": "refunds", "version": "1.0.0"}
+        )
+        return str(started.json()["evaluation_id"])
 
 
 def answer_for(n: int) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from sqlalchemy.engine.url import make_url
 from agentbus.testing import eventually, unique
 from contracts.events.evaluation import EvaluationCaseScored, EvaluationCompleted
 
-from .harness import FakePlanner, jsonl, make_topics, read_events
-from .test_sigkill import EvaluationProcess, answer, answer_for
+from .harness import FakePlanner, make_topics, read_events
+from .test_sigkill import EvaluationProcess, answer, start_evaluation
 
 pytestmark = pytest.mark.integration
 
@@ -64,19 +64,7 @@ async def test_two_replicas_share_scoring_and_a_killed_one_loses_nothing(
     await asyncio.gather(a.start(), b.start(), planner.start())
     try:
         headers = {"X-API-Key": "k-ann"}
-        async with httpx.AsyncClient(base_url=a.url, headers=headers, timeout=30) as api:
-            lines = jsonl(
-                *(
-                    {"id": f"c{n:02d}", "input": {"n": n}, "expected": answer_for(n)}
-                    for n in range(CASES)
-                )
-            )
-            body = {"workflow": "refunds", "name": "replicas", "cases_jsonl": lines}
-            assert (await api.post("/v1/datasets", json=body)).status_code == 201
-            started = await api.post(
-                "/v1/evaluations", json={"workflow": "refunds", "version": "1.0.0"}
-            )
-            evaluation_id = started.json()["evaluation_id"]
+        evaluation_id = await start_evaluation(a.url, "replicas", CASES)
 
         async def both_scoring() -> bool:
             return bool(scored_by(logs[0]) and scored_by(logs[1]))
