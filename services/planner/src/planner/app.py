@@ -90,7 +90,7 @@ def serve(settings: PlannerSettings) -> None:
     import asyncio
     import signal
 
-    from agentbus.http import run_service
+    from agentbus.http import run_service, settle_heap
 
     configure_logging("planner", settings.log_level)
     planner = create_app(settings)
@@ -109,4 +109,5 @@ def serve(settings: PlannerSettings) -> None:
         finally:
             await planner.stop()
 
+    settle_heap()
     asyncio.run(consume_only())

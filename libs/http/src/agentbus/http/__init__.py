@@ -13,6 +13,7 @@ from .service import (
     bus_readiness_checks,
     run_service,
     service_http_app,
+    settle_heap,
     uvicorn_server,
 )
 from .settings import ApiKeyEntry, HttpSettings, JwtSettings
@@ -48,6 +49,7 @@ __all__ = [
     "require_roles",
     "run_service",
     "service_http_app",
+    "settle_heap",
     "telemetry_config",
     "uvicorn_server",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ __all__ = [
     "bus_readiness_checks",
     "run_service",
     "service_http_app",
+    "settle_heap",
     "uvicorn_server",
 ]
 
@@ -78,9 +80,28 @@ def uvicorn_server(app: Any, settings: HttpSettings, **config: Any) -> uvicorn.S
     )
 
 
+# Young-generation threshold of a serving process (CPython's default: 700 allocations).
+YOUNG_GC_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Tune the cyclic garbage collector for a long-running service (ADR 0007).
+
+    Start-up leaves a few hundred thousand long-lived objects (modules, models, compiled
+    statements); every full collection scanned them again, and with hundreds of messages in
+    flight the collector took a quarter of a service's CPU. They are frozen (moved out of
+    the collected generations), and young collections run every 10,000 allocations rather
+    than 700. Reference counting still frees everything without cycles at once."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
+
+
 def run_service(app: Any, settings: HttpSettings) -> None:
     """Serve until SIGTERM/SIGINT; uvicorn drains requests, then the lifespan stops the bus."""
     server = uvicorn_server(app, settings)
+    settle_heap()
     server.run()
     if not server.started:
         raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
