@@ -135,10 +135,14 @@ def test_task_published_with_kcat_completes_in_one_trace(stack: Any) -> None:
         for s in spans
         if s["parent_span_id"] in by_id and by_id[s["parent_span_id"]]["service"] != s["service"]
     }
+    # ...and a reply's consumer span is a child of the span that handled the request.
     assert {
         ("planner", "guardrail"),
         ("planner", "model-router"),
         ("planner", "tool-executor"),
+        ("guardrail", "planner"),
+        ("model-router", "planner"),
+        ("tool-executor", "planner"),
     } <= crossings
     assert other_trace_free(spans, run_ids[0])
 

@@ -32,7 +32,6 @@ class CallSpec:
     max_latency_ms: int | None = None
     step: StepRef | None = None
     run_id: str | None = None
-    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

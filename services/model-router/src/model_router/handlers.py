@@ -49,7 +49,6 @@ def spec_from_event(envelope: Envelope[Any]) -> CallSpec:
         max_latency_ms=data.budget.max_latency_ms,
         step=data.step,
         run_id=envelope.runid,
-        traceparent=envelope.traceparent,
     )
 
 
@@ -85,7 +84,6 @@ class CallModel:
                 tenant_id=envelope.tenantid,
                 run_id=envelope.runid,
                 event_id=f"{envelope.id}:response",
-                traceparent=envelope.traceparent,
             ),
             topic=self.reply_topic,
         )

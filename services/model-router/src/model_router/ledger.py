@@ -58,7 +58,6 @@ def publish_records(
                 tenant_id=spec.tenant_id,
                 run_id=run_id,
                 event_id=f"{spec.request_id}:usage",
-                traceparent=spec.traceparent,
             )
         )
     prompt_text = "\n".join(m.content for m in spec.request.messages)
@@ -74,7 +73,6 @@ def publish_records(
             outcome=_AUDIT_OUTCOME[result.outcome],
             step=spec.step,
             run_id=run_id,
-            traceparent=spec.traceparent,
             event_id=f"{spec.request_id}:audit",
             model=ModelUse(
                 provider=str(provider),

@@ -50,7 +50,6 @@ def completed_envelopes(
         tenant_id=request_envelope.tenantid,
         run_id=request_envelope.runid or request.step.run_id,
         event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_envelope.id}/tool.completed")),
-        traceparent=request_envelope.traceparent,
     )
     details: dict[str, Any] = {
         "decision": "denied" if status is ToolStatus.DENIED else "allowed",
@@ -79,7 +78,6 @@ def completed_envelopes(
         resource_id=request.tool,
         outcome=AuditOutcome(status.value),
         step=request.step,
-        traceparent=request_envelope.traceparent,
         event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request_envelope.id}/audit")),
         tool=ToolUse(name=request.tool, version=version),
         on_behalf_of=request.on_behalf_of,
