@@ -92,7 +92,7 @@ def decide(
     definition: WorkflowDefinition, state: RunState, event: Input
 ) -> tuple[RunState, list[Command]]:
     """The new state and the commands to carry out, atomically with it."""
-    run = _Run(definition, state.model_copy(deep=True), event.now)
+    run = _Run(definition, _fork(state), event.now)
     if isinstance(event, Started):
         run.start()
     elif isinstance(event, Replied):
@@ -104,6 +104,17 @@ def decide(
     elif isinstance(event, CancelRequested):
         run.cancel(event)
     return run.state, run.commands
+
+
+def _fork(state: RunState) -> RunState:
+    """A copy of `state` that deciding may change, leaving `state` as it was.
+
+    The machine changes only the steps mapping and each StepState's own fields; nested
+    values (input, outputs, map items, errors) are replaced, never changed in place, so
+    they are shared. A deep copy cost a tenth of the planner's CPU.
+    """
+    steps = {key: step.model_copy() for key, step in state.steps.items()}
+    return state.model_copy(update={"steps": steps})
 
 
 class _Run:

@@ -40,7 +40,10 @@ class Sim:
         return self.clock
 
     def feed(self, event: Input) -> list[Command]:
+        before, snapshot = self.state, self.state.model_dump()
         self.state, commands = decide(self.definition, self.state, event)
+        # Deciding never changes the state it was given (the run cache keeps it).
+        assert before.model_dump() == snapshot
         self.log.extend(commands)
         return commands
 
