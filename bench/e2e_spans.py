@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -11,7 +12,48 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["breakdown"]
+__all__ = ["CpuMeter", "breakdown"]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process of the stack (and the broker, and this bench) used in a phase.
+
+    On a shared machine the sum per run is the figure that bounds throughput: N cores
+    cannot finish more than N / (CPU seconds per run) runs a second.
+    """
+
+    def __init__(self, stack: Path, broker_pid_file: Path) -> None:
+        self.pids = {
+            path.stem: int(path.read_text()) for path in sorted((stack / "run").glob("*.pid"))
+        }
+        if broker_pid_file.exists():
+            self.pids["kafka broker"] = int(broker_pid_file.read_text())
+        self.pids["bench (client)"] = os.getpid()
+        self.start = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+
+    def report(self, console: Console, runs: int) -> None:
+        used = {name: _cpu_s(pid) - self.start[name] for name, pid in self.pids.items()}
+        table = Table(
+            "process", "CPU ms per run", title=f"CPU per run ({runs} runs, all processes)"
+        )
+        for name, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+            if seconds > 0:
+                table.add_row(name, f"{seconds * 1000 / runs:.1f}")
+        total = sum(used.values()) * 1000 / runs
+        table.add_row("total", f"{total:.1f}")
+        console.print(table)
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1000 / total
+        console.print(f"{cores} cores at {total:.1f} CPU ms per run: at most {ceiling:.0f} runs/s")
 
 
 def _spans(path: Path, start_ns: int, end_ns: int) -> list[dict[str, Any]]:

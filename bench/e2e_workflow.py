@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from e2e_spans import CpuMeter, breakdown
 from rich.console import Console
 from rich.table import Table
 
@@ -168,12 +169,17 @@ async def closed_loop(run_once: Any, runs: int, concurrency: int) -> tuple[list[
     return latencies, time.perf_counter() - began
 
 
-async def measure(name: str, run_once: Any, single: int, runs: int, concurrency: int) -> Figures:
+async def measure(
+    name: str, run_once: Any, single: int, runs: int, concurrency: int, *, cpu: bool = False
+) -> Figures:
     await closed_loop(run_once, max(10, concurrency // 5), min(concurrency, 20))  # warm-up
     window = time.time_ns()
     one = [await run_once(i) for i in range(single)]
     windows[name] = (window, time.time_ns())
+    meter = CpuMeter(STACK, ROOT / ".cache" / "kafka" / "run" / "kafka.pid") if cpu else None
     latencies, wall = await closed_loop(run_once, runs, concurrency)
+    if meter is not None:
+        meter.report(console, runs)
     console.print(
         f"  {name}: one at a time p50 {pct(one, 0.5):.1f} ms; {runs / wall:.1f} runs/s at "
         f"concurrency {concurrency}, p50 {pct(latencies, 0.5):.0f} ms, "
@@ -306,11 +312,14 @@ async def main_async(args: argparse.Namespace) -> None:
     async with AgentbusClient(args.bootstrap) as client:
         results.append(
             await measure(
-                "agentbus (5 steps)", client.run_once, args.single, args.runs, args.concurrency
+                "agentbus (5 steps)",
+                client.run_once,
+                args.single,
+                args.runs,
+                args.concurrency,
+                cpu=True,
             )
         )
-    from e2e_spans import breakdown
-
     breakdown(console, STACK / "traces.jsonl", *windows["agentbus (5 steps)"])
     console.print("[bold]Temporal[/] dev server + temporalio worker (5 activities)…")
     results.append(
