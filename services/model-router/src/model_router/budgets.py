@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import BigInteger, and_, bindparam, delete, or_, update
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col, select
 
 from agentbus.storage import TenantRepository, UnitOfWork
 from agentbus.storage.tables import utcnow
 
 from .config import BudgetConfig
-from .sql import insert_for
+from .sql import Insert, prepared, table_of
 from .tables import BudgetCounter, Reservation
 
 __all__ = ["NANOS_PER_USD", "BudgetRepository", "Hold", "stale_holds"]
@@ -31,6 +32,85 @@ class Hold:
     new: bool = False
     exceeded: str | None = None
     finished: bool = False
+
+
+_HOLDS = table_of(Reservation)
+_COUNTERS = table_of(BudgetCounter)
+_TENANT: BindParameter[str] = bindparam("b_tenant")
+_REQUEST: BindParameter[str] = bindparam("b_request")
+_USD = bindparam("b_usd", type_=BigInteger)
+_TOKENS = bindparam("b_tokens", type_=BigInteger)
+
+
+def _new_hold(insert: Insert) -> Any:
+    # Values come from the parameters. RETURNING, not rowcount: it says for certain
+    # whether this call inserted.
+    return insert(_HOLDS).on_conflict_do_nothing().returning(_HOLDS.c.request_id)
+
+
+def _new_counters(insert: Insert) -> Any:
+    return insert(_COUNTERS).on_conflict_do_nothing()
+
+
+def _take(shape: tuple[bool, bool, bool, bool]) -> Callable[[Insert], Any]:
+    """Take a hold from both periods' counters where it fits (`shape`: which limits exist)."""
+    c = _COUNTERS.c
+
+    def fits(prefix: str, usd_limited: bool, tokens_limited: bool) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = [c.period == bindparam(f"{prefix}_period")]
+        if usd_limited:
+            total = c.usd_spent_nanos + c.usd_reserved_nanos + _USD
+            conditions.append(total <= bindparam(f"{prefix}_usd_limit", type_=BigInteger))
+        if tokens_limited:
+            total = c.tokens_spent + c.tokens_reserved + _TOKENS
+            conditions.append(total <= bindparam(f"{prefix}_token_limit", type_=BigInteger))
+        return and_(*conditions)
+
+    def build(_insert: Insert) -> Any:
+        month_usd, month_tokens, day_usd, day_tokens = shape
+        return (
+            update(_COUNTERS)
+            .where(
+                c.tenant_id == _TENANT,
+                or_(fits("m", month_usd, month_tokens), fits("d", day_usd, day_tokens)),
+            )
+            .values(
+                usd_reserved_nanos=c.usd_reserved_nanos + _USD,
+                tokens_reserved=c.tokens_reserved + _TOKENS,
+            )
+            .returning(c.period)
+        )
+
+    return build
+
+
+def _move_counters(_insert: Insert) -> Any:
+    c = _COUNTERS.c
+    return (
+        update(_COUNTERS)
+        .where(c.tenant_id == _TENANT, c.period.in_(bindparam("b_periods", expanding=True)))
+        .values(
+            usd_reserved_nanos=c.usd_reserved_nanos + bindparam("b_res_usd", type_=BigInteger),
+            tokens_reserved=c.tokens_reserved + bindparam("b_res_tokens", type_=BigInteger),
+            usd_spent_nanos=c.usd_spent_nanos + bindparam("b_spent_usd", type_=BigInteger),
+            tokens_spent=c.tokens_spent + bindparam("b_spent_tokens", type_=BigInteger),
+        )
+    )
+
+
+def _settle_hold(_insert: Insert) -> Any:
+    h = _HOLDS.c
+    return (
+        update(_HOLDS)
+        .where(h.tenant_id == _TENANT, h.request_id == _REQUEST, h.state == "held")
+        .values(state=bindparam("b_state"))
+        .returning(h.usd_nanos, h.tokens, h.month, h.day)
+    )
+
+
+def _drop_hold(_insert: Insert) -> Any:
+    h = _HOLDS.c
+    return delete(_HOLDS).where(h.tenant_id == _TENANT, h.request_id == _REQUEST)
 
 
 class BudgetRepository(TenantRepository[Reservation]):
@@ -53,57 +133,59 @@ class BudgetRepository(TenantRepository[Reservation]):
         limits: BudgetConfig,
     ) -> Hold:
         """Hold `usd_nanos` and `tokens`, or refuse; a second call for one request reuses it."""
-        inserted = await self.session.exec(
-            insert_for(self.uow, Reservation)
-            .values(
-                tenant_id=self.tenant_id,
-                request_id=request_id,
-                day=day,
-                month=month,
-                usd_nanos=usd_nanos,
-                tokens=tokens,
-                state="held",
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            # RETURNING, not rowcount: it says for certain whether this call inserted.
-            .returning(col(Reservation.request_id))
-        )
+        uow, tenant = self.uow, self.tenant_id
+        hold = {
+            "tenant_id": tenant,
+            "request_id": request_id,
+            "day": day,
+            "month": month,
+            "usd_nanos": usd_nanos,
+            "tokens": tokens,
+            "state": "held",
+            "created_at": utcnow(),
+        }
+        inserted = await self.session.exec(prepared(uow, "new_hold", _new_hold), params=hold)
         if inserted.first() is None:
             # Held: a re-run of an unfinished request reuses its hold. Settled or released:
             # the request already finished, and running it again would be a free call.
-            existing = await self.get(self.tenant_id, request_id)
+            existing = await self.get(tenant, request_id)
             held = existing is not None and existing.state == "held"
             return Hold(ok=held, finished=not held)
         await self.session.exec(
-            insert_for(self.uow, BudgetCounter)
-            .values([{"tenant_id": self.tenant_id, "period": p, **_ZERO} for p in (month, day)])
-            .on_conflict_do_nothing()
+            prepared(uow, "new_counters", _new_counters),
+            params=[{"tenant_id": tenant, "period": p, **_ZERO} for p in (month, day)],
         )
         # One statement checks and takes both periods: concurrent holds serialise on the row
         # locks (PostgreSQL re-evaluates the WHERE after waiting; SQLite has one writer).
-        fits = or_(
-            self._fits(month, usd_nanos, _usd(limits.month_usd), tokens, limits.month_tokens),
-            self._fits(day, usd_nanos, _usd(limits.day_usd), tokens, limits.day_tokens),
+        limited = (
+            _usd(limits.month_usd),
+            limits.month_tokens,
+            _usd(limits.day_usd),
+            limits.day_tokens,
         )
+        month_usd, month_tokens, day_usd, day_tokens = (x is not None for x in limited)
+        shape = (month_usd, month_tokens, day_usd, day_tokens)
         taken = await self.session.exec(
-            update(BudgetCounter)
-            .where(col(BudgetCounter.tenant_id) == self.tenant_id, fits)
-            .values(
-                usd_reserved_nanos=col(BudgetCounter.usd_reserved_nanos) + usd_nanos,
-                tokens_reserved=col(BudgetCounter.tokens_reserved) + tokens,
-            )
-            .returning(col(BudgetCounter.period))
+            prepared(uow, ("take", shape), _take(shape)),
+            params={
+                "b_tenant": tenant,
+                "b_usd": usd_nanos,
+                "b_tokens": tokens,
+                "m_period": month,
+                "d_period": day,
+                "m_usd_limit": limited[0],
+                "m_token_limit": limited[1],
+                "d_usd_limit": limited[2],
+                "d_token_limit": limited[3],
+            },
         )
         periods = {period for (period,) in taken.all()}
         if periods != {month, day}:
             # One period refused: give back what the other took, and drop the reservation.
             await self._move(sorted(periods), -usd_nanos, -tokens, 0, 0)
             await self.session.exec(
-                delete(Reservation).where(
-                    col(Reservation.tenant_id) == self.tenant_id,
-                    col(Reservation.request_id) == request_id,
-                )
+                prepared(uow, "drop_hold", _drop_hold),
+                params={"b_tenant": tenant, "b_request": request_id},
             )
             return Hold(ok=False, exceeded="month" if month not in periods else "day")
         return Hold(ok=True, new=True)
@@ -113,19 +195,8 @@ class BudgetRepository(TenantRepository[Reservation]):
     ) -> bool:
         """Replace the hold by the actual spend, once; False if already settled or absent."""
         result = await self.session.exec(
-            update(Reservation)
-            .where(
-                col(Reservation.tenant_id) == self.tenant_id,
-                col(Reservation.request_id) == request_id,
-                col(Reservation.state) == "held",
-            )
-            .values(state=state)
-            .returning(
-                col(Reservation.usd_nanos),
-                col(Reservation.tokens),
-                col(Reservation.month),
-                col(Reservation.day),
-            )
+            prepared(self.uow, "settle_hold", _settle_hold),
+            params={"b_tenant": self.tenant_id, "b_request": request_id, "b_state": state},
         )
         held = result.first()
         if held is None:
@@ -136,27 +207,10 @@ class BudgetRepository(TenantRepository[Reservation]):
 
     async def spent(self, period: str) -> BudgetCounter | None:
         """The counter of one period."""
-        query = select(BudgetCounter).where(*self._counter(period))
-        return (await self.session.exec(query)).first()
-
-    def _counter(self, period: str) -> tuple[ColumnElement[bool], ...]:
-        return (
-            col(BudgetCounter.tenant_id) == self.tenant_id,
-            col(BudgetCounter.period) == period,
+        query = select(BudgetCounter).where(
+            col(BudgetCounter.tenant_id) == self.tenant_id, col(BudgetCounter.period) == period
         )
-
-    def _fits(
-        self, period: str, usd: int, usd_limit: int | None, tokens: int, token_limit: int | None
-    ) -> ColumnElement[bool]:
-        """The counter row of `period`, if the hold fits under its limits."""
-        conditions: list[ColumnElement[bool]] = [col(BudgetCounter.period) == period]
-        if usd_limit is not None:
-            total = col(BudgetCounter.usd_spent_nanos) + col(BudgetCounter.usd_reserved_nanos)
-            conditions.append(total + usd <= usd_limit)
-        if token_limit is not None:
-            total = col(BudgetCounter.tokens_spent) + col(BudgetCounter.tokens_reserved)
-            conditions.append(total + tokens <= token_limit)
-        return and_(*conditions)
+        return (await self.session.exec(query)).first()
 
     async def _move(
         self,
@@ -169,17 +223,15 @@ class BudgetRepository(TenantRepository[Reservation]):
         if not periods:
             return
         await self.session.exec(
-            update(BudgetCounter)
-            .where(
-                col(BudgetCounter.tenant_id) == self.tenant_id,
-                col(BudgetCounter.period).in_(periods),
-            )
-            .values(
-                usd_reserved_nanos=col(BudgetCounter.usd_reserved_nanos) + reserved_usd,
-                tokens_reserved=col(BudgetCounter.tokens_reserved) + reserved_tokens,
-                usd_spent_nanos=col(BudgetCounter.usd_spent_nanos) + spent_usd,
-                tokens_spent=col(BudgetCounter.tokens_spent) + spent,
-            )
+            prepared(self.uow, "move_counters", _move_counters),
+            params={
+                "b_tenant": self.tenant_id,
+                "b_periods": periods,
+                "b_res_usd": reserved_usd,
+                "b_res_tokens": reserved_tokens,
+                "b_spent_usd": spent_usd,
+                "b_spent_tokens": spent,
+            },
         )
 
 

@@ -5,10 +5,11 @@ Budget holds live in `budgets`; both are re-exported here for the service.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, update
+from sqlalchemy import BigInteger, and_, bindparam, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -17,8 +18,12 @@ from agentbus.storage.tables import utcnow
 
 from .budgets import BudgetRepository, Hold, stale_holds
 from .config import RateLimitConfig
-from .sql import insert_for, rows_matched
+from .sql import Insert, prepared, rows_matched, table_of
 from .tables import CacheEntry, CallRecord, RateWindow
+
+_WINDOWS = table_of(RateWindow)
+_CACHE = table_of(CacheEntry)
+_CALLS = table_of(CallRecord)
 
 __all__ = [
     "BudgetRepository",
@@ -44,29 +49,21 @@ class RateRepository(TenantRepository[RateWindow]):
         rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
         if rpm is None and tpm is None:
             return True
+        window = {"tenant_id": self.tenant_id, "window_start": window_start}
         await self.session.exec(
-            insert_for(self.uow, RateWindow)
-            .values(tenant_id=self.tenant_id, window_start=window_start, requests=0, tokens=0)
-            .on_conflict_do_nothing()
+            prepared(self.uow, "new_window", _new_window),
+            params={**window, "requests": 0, "tokens": 0},
         )
-        conditions: list[ColumnElement[bool]] = [
-            col(RateWindow.tenant_id) == self.tenant_id,
-            col(RateWindow.window_start) == window_start,
-        ]
-        if rpm is not None:
-            conditions.append(col(RateWindow.requests) + 1 <= rpm)
-        if tpm is not None:
-            # A single request larger than the whole limit still passes in an empty window.
-            conditions.append(
-                or_(col(RateWindow.tokens) + tokens <= tpm, col(RateWindow.tokens) == 0)
-            )
+        shape = (rpm is not None, tpm is not None)
         result = await self.session.exec(
-            update(RateWindow)
-            .where(and_(*conditions))
-            .values(
-                requests=col(RateWindow.requests) + 1,
-                tokens=col(RateWindow.tokens) + literal(tokens),
-            )
+            prepared(self.uow, ("count_request", shape), _count_request(*shape)),
+            params={
+                "b_tenant": self.tenant_id,
+                "b_window": window_start,
+                "b_tokens": tokens,
+                "b_rpm": rpm,
+                "b_tpm": tpm,
+            },
         )
         return rows_matched(result) == 1
 
@@ -87,14 +84,14 @@ class CacheRepository(TenantRepository[CacheEntry]):
 
     async def store(self, key: str, payload: dict[str, Any], expires_at: datetime) -> None:
         """Insert or refresh an entry."""
-        statement = insert_for(self.uow, CacheEntry).values(
-            tenant_id=self.tenant_id, key=key, payload=payload, expires_at=expires_at
-        )
         await self.session.exec(
-            statement.on_conflict_do_update(
-                index_elements=["tenant_id", "key"],
-                set_={"payload": payload, "expires_at": expires_at},
-            )
+            prepared(self.uow, "store_answer", _store_answer),
+            params={
+                "tenant_id": self.tenant_id,
+                "key": key,
+                "payload": payload,
+                "expires_at": expires_at,
+            },
         )
 
 
@@ -110,10 +107,46 @@ class CallRepository(TenantRepository[CallRecord]):
     async def save(self, values: dict[str, Any]) -> bool:
         """Insert one ledger row once; False when this request was already recorded."""
         values = {**values, "tenant_id": self.tenant_id, "created_at": utcnow()}
-        result = await self.session.exec(
-            insert_for(self.uow, CallRecord)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(col(CallRecord.request_id))
-        )
+        result = await self.session.exec(prepared(self.uow, "new_call", _new_call), params=values)
         return result.first() is not None
+
+
+def _new_window(insert: Insert) -> Any:
+    return insert(_WINDOWS).on_conflict_do_nothing()
+
+
+def _count_request(requests_limited: bool, tokens_limited: bool) -> Callable[[Insert], Any]:
+    """Count a request in its window where it stays under the limits that exist."""
+
+    def build(_insert: Insert) -> Any:
+        c = _WINDOWS.c
+        tokens = bindparam("b_tokens", type_=BigInteger)
+        conditions: list[ColumnElement[bool]] = [
+            c.tenant_id == bindparam("b_tenant"),
+            c.window_start == bindparam("b_window", type_=BigInteger),
+        ]
+        if requests_limited:
+            conditions.append(c.requests + 1 <= bindparam("b_rpm"))
+        if tokens_limited:
+            # A single request larger than the whole limit still passes in an empty window.
+            limit = bindparam("b_tpm", type_=BigInteger)
+            conditions.append(or_(c.tokens + tokens <= limit, c.tokens == 0))
+        return (
+            update(_WINDOWS)
+            .where(and_(*conditions))
+            .values(requests=c.requests + 1, tokens=c.tokens + tokens)
+        )
+
+    return build
+
+
+def _store_answer(insert: Insert) -> Any:
+    statement = insert(_CACHE)
+    return statement.on_conflict_do_update(
+        index_elements=["tenant_id", "key"],
+        set_={"payload": statement.excluded.payload, "expires_at": statement.excluded.expires_at},
+    )
+
+
+def _new_call(insert: Insert) -> Any:
+    return insert(_CALLS).on_conflict_do_nothing().returning(_CALLS.c.request_id)

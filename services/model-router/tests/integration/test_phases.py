@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from model_router.calls import CallSpec
+from model_router.config import BudgetConfig
 from model_router.domain import CallOutcome
 from model_router.store import BudgetRepository
 from model_router.tables import CallRecord
@@ -81,6 +82,46 @@ async def test_budget_refuses_before_any_call(service_for, uow_factory):
     result = await run(service, uow_factory, CallSpec("t1", "req-2", "fast", chat()))
     assert result.outcome is CallOutcome.BUDGET_EXCEEDED
     assert service.router.providers["local"].calls == {}
+
+
+@pytest.mark.parametrize(
+    ("limits", "exceeded"),
+    [
+        (BudgetConfig(day_usd=Decimal("0.5"), month_usd=Decimal("100")), "day"),
+        (BudgetConfig(day_tokens=1_000, month_tokens=150), "month"),
+    ],
+)
+async def test_a_hold_one_period_refuses_takes_nothing_from_the_other(
+    uow_factory, limits, exceeded
+):
+    async with uow_factory("t1") as uow:
+        budgets = BudgetRepository(uow)
+        kept = await budgets.reserve(
+            "req-a", usd_nanos=400_000_000, tokens=100, day="2026-11-21", month="2026-11",
+            limits=limits,
+        )  # fmt: skip
+        refused = await budgets.reserve(
+            "req-b", usd_nanos=400_000_000, tokens=100, day="2026-11-21", month="2026-11",
+            limits=limits,
+        )  # fmt: skip
+        await uow.commit()
+    assert (kept.ok, kept.new) == (True, True)
+    assert (refused.ok, refused.exceeded) == (False, exceeded)
+    async with uow_factory("t1") as uow:
+        budgets = BudgetRepository(uow)
+        for period in ("2026-11", "2026-11-21"):  # only the first hold is reserved in each
+            counter = await budgets.spent(period)
+            assert counter is not None
+            assert (counter.usd_reserved_nanos, counter.tokens_reserved) == (400_000_000, 100)
+        assert await budgets.get("t1", "req-b") is None  # the refused hold is gone
+        assert await budgets.settle("req-a", usd_nanos=300_000_000, tokens=90)
+        assert not await budgets.settle("req-a", usd_nanos=300_000_000, tokens=90)
+        await uow.commit()
+    async with uow_factory("t1") as uow:
+        counter = await BudgetRepository(uow).spent("2026-11-21")
+        assert counter is not None
+        assert (counter.usd_reserved_nanos, counter.usd_spent_nanos) == (0, 300_000_000)
+        assert (counter.tokens_reserved, counter.tokens_spent) == (0, 90)
 
 
 async def test_cache_hit_is_free_and_never_crosses_tenants(service_for, uow_factory):
