@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agentbus.bus import IoContext
+from agentbus.bus import SETTLED, IoContext, Settled
 from agentbus.storage import UnitOfWork
 from contracts.envelope import Envelope
 from contracts.events.task import TaskCompleted, TaskFailed
@@ -43,12 +43,13 @@ class ScoreFinishedTask:
         self.evaluations = evaluations
         self.judge_for = judge_for
 
-    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> Finished | None:
-        """The pending case this task ran, or None for a task that is not an evaluation's."""
+    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> Finished | Settled:
+        """The pending case this task ran; SETTLED for a task that is not an evaluation's
+        (most of them: production tasks are done in this one transaction)."""
         data = envelope.data
         found = await self.evaluations.case_of(uow, data.task_id)
         if found is None:
-            return None
+            return SETTLED
         _row, case = found
         if isinstance(data, TaskCompleted):
             return Finished(
@@ -66,12 +67,8 @@ class ScoreFinishedTask:
         error = f"{data.error.code}: {data.error.message}"
         return Finished(uow.tenant_id, data.task_id, case, data.run_id, None, None, latency, error)
 
-    async def perform(
-        self, prepared: Finished | None, ctx: IoContext
-    ) -> tuple[Finished, CaseScore] | None:
+    async def perform(self, prepared: Finished, ctx: IoContext) -> tuple[Finished, CaseScore]:
         """Score the output; a failed run scores nothing (no judge call)."""
-        if prepared is None:
-            return None
         if prepared.error is not None:
             return prepared, CaseScore()
         judge = self.judge_for(prepared.tenant_id)
@@ -80,12 +77,10 @@ class ScoreFinishedTask:
     async def record(
         self,
         envelope: Envelope[Any],
-        result: tuple[Finished, CaseScore] | None,
+        result: tuple[Finished, CaseScore],
         uow: UnitOfWork,
     ) -> None:
         """Store the case's result and, after the last case, the verdict."""
-        if result is None:
-            return
         finished, scored = result
         await self.evaluations.record_case(
             uow,

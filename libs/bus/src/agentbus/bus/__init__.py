@@ -2,7 +2,7 @@
 
 from .dlq import DeadLetterInfo, dlq_topic
 from .errors import PermanentError, TransientError, is_transient
-from .io import IoContext, IoHandler, idempotency_key
+from .io import SETTLED, IoContext, IoHandler, Settled, idempotency_key
 from .messages import encode_envelope, unit_factory
 from .processor import Handler, Outcome, Processor
 from .records import InboundRecord, OutboundRecord, RecordSink
@@ -11,6 +11,7 @@ from .runtime import Bus
 from .settings import BusSettings, KafkaSecurity, RetryPolicy
 
 __all__ = [
+    "SETTLED",
     "Bus",
     "BusSettings",
     "DeadLetterInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "Processor",
     "RecordSink",
     "RetryPolicy",
+    "Settled",
     "TransientError",
     "dlq_topic",
     "encode_envelope",

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from enum import Enum
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 from agentbus.storage import UnitOfWork
 from contracts.envelope import Envelope
 
-__all__ = ["IoContext", "IoHandler", "idempotency_key"]
+__all__ = ["SETTLED", "IoContext", "IoHandler", "Settled", "idempotency_key"]
 
 P = TypeVar("P")
 R = TypeVar("R")
+
+
+class _Settled(Enum):
+    SETTLED = "settled"
+
+
+SETTLED: Final = _Settled.SETTLED
+"""What `prepare` returns for an event that needs no I/O (e.g. not one this handler acts
+on): the runtime records it handled in prepare's own transaction, with whatever prepare
+wrote or published, and neither `perform` nor `record` runs. One transaction, not two."""
+
+Settled = Literal[_Settled.SETTLED]
 
 
 def idempotency_key(consumer_group: str, event_id: str) -> str:
@@ -44,10 +57,11 @@ class IoHandler(Protocol[P, R]):
       the whole transaction is discarded.
 
     A transient error from any phase retries all three (with backoff); a permanent one
-    dead-letters the event (and publishes a failed reply for a request).
+    dead-letters the event (and publishes a failed reply for a request). `prepare` may
+    return SETTLED when there is nothing to call: the event is then done in one transaction.
     """
 
-    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> P: ...
+    async def prepare(self, envelope: Envelope[Any], uow: UnitOfWork) -> P | Settled: ...
 
     async def perform(self, prepared: P, ctx: IoContext) -> R: ...
 

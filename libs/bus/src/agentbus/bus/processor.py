@@ -22,7 +22,7 @@ from .dlq import is_for_group
 from .errors import UnexpectedEventTypeError
 from .failures import DeadLetterer
 from .group import GroupCommit
-from .io import IoContext, IoHandler, idempotency_key
+from .io import SETTLED, IoContext, IoHandler, idempotency_key
 from .outcomes import Handler, Outcome, Route, log_duplicate
 from .records import InboundRecord, last_header
 from .relay import OutboxRelay
@@ -168,16 +168,38 @@ class Processor:
     ) -> tuple[Outcome, list[int]]:
         tenant = envelope.tenantid
 
+        async def claim(uow: UnitOfWork, alone: bool) -> None:
+            if alone:
+                await self._claim(uow, envelope, record)  # DuplicateEventError if raced
+            else:
+                # In a shared transaction a raced duplicate fails the commit instead, and
+                # the group retries each record alone.
+                uow.claim_unchecked(
+                    self.consumer_group,
+                    envelope.id,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+
         async def check_and_prepare(uow: UnitOfWork, alone: bool) -> Any:
             if await uow.is_handled(self.consumer_group, envelope.id):
                 return _DUPLICATE
-            return await handler.prepare(envelope, uow)
+            prepared = await handler.prepare(envelope, uow)
+            if prepared is SETTLED:  # nothing to call: done in this transaction
+                await claim(uow, alone)
+            return prepared
 
         async with asyncio.timeout(self.handler_timeout_s):
-            prepared = await self.group.run(tenant, check_and_prepare)
+            try:
+                prepared = await self.group.run(tenant, check_and_prepare)
+            except DuplicateEventError:
+                return Outcome.DUPLICATE, []
             if prepared is _DUPLICATE:
                 log_duplicate(record)
                 return Outcome.DUPLICATE, []
+            if prepared is SETTLED:
+                return Outcome.HANDLED, []
             # No transaction is open here: the call may take seconds.
             key = idempotency_key(self.consumer_group, envelope.id)
             result = await handler.perform(
@@ -185,18 +207,7 @@ class Processor:
             )
 
             async def claim_and_record(uow: UnitOfWork, alone: bool) -> None:
-                if alone:
-                    await self._claim(uow, envelope, record)  # DuplicateEventError if raced
-                else:
-                    # In a shared transaction a raced duplicate fails the commit instead,
-                    # and the group retries each record alone.
-                    uow.claim_unchecked(
-                        self.consumer_group,
-                        envelope.id,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
+                await claim(uow, alone)
                 await handler.record(envelope, result, uow)
 
             try:
