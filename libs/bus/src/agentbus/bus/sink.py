@@ -19,6 +19,7 @@ from agentbus.telemetry import context_from_traceparent
 from contracts.envelope import headers_to_dict
 
 from .dlq import DLQ_HEADER_PREFIX
+from .partitioner import cached_key_partitioner
 from .records import OutboundRecord, last_header
 from .security import client_options
 from .settings import BusSettings
@@ -61,6 +62,7 @@ class ProducerSink:
             acks="all",
             enable_idempotence=True,
             max_request_size=self.settings.max_request_size,
+            partitioner=cached_key_partitioner,
             **client_options(self.settings),
         )
 
