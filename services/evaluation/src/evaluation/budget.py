@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from agentbus.storage import UnitOfWork
+from agentbus.storage import Insert, UnitOfWork, prepared, table_of
 from contracts.envelope import Envelope
 from contracts.events.evaluation import AlertRaised, AlertResolved
 from contracts.events.usage import UsageRecorded
@@ -41,6 +41,11 @@ def period_of(day: str, period: str) -> tuple[str, str, str]:
     return day[:7], f"{day[:7]}-01", f"{day[:7]}-{last:02d}"
 
 
+def _new_spend(insert: Insert) -> Any:
+    table = table_of(SpendRow)
+    return insert(table).on_conflict_do_nothing().returning(table.c.event_id)
+
+
 class BudgetAlerts:
     """The usage.records side of AgentOps: keep every call's spend, watch budget rules."""
 
@@ -51,20 +56,19 @@ class BudgetAlerts:
     async def on_usage(self, envelope: Envelope[Any], uow: UnitOfWork) -> None:
         """Store the call's spend once; check the tenant's budget rules for its period."""
         data: UsageRecorded = envelope.data
-        spend = SpendRepository(uow)
-        if await spend.get(envelope.id) is not None:
-            return
         day = spend_day(data, envelope.time)
-        spend.add(
-            SpendRow(
-                event_id=envelope.id,
-                tenant_id=uow.tenant_id,
-                day=day,
-                tokens=data.usage.total_tokens,
-                cost_usd=data.cost_usd,
-            )
+        inserted = await uow.session.exec(
+            prepared(uow, _new_spend),
+            params={
+                "event_id": envelope.id,
+                "tenant_id": uow.tenant_id,
+                "day": day,
+                "tokens": data.usage.total_tokens,
+                "cost_usd": data.cost_usd,
+            },
         )
-        await uow.session.flush()
+        if inserted.first() is None:
+            return  # a redelivered event: counted already
         for rule in self.rules:
             if rule.tenant == uow.tenant_id:
                 await self.check(uow, rule, day)

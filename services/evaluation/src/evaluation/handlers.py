@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentbus.bus import SETTLED, IoContext, Settled
-from agentbus.storage import UnitOfWork
+from agentbus.storage import Insert, UnitOfWork, prepared, table_of
 from contracts.envelope import Envelope
 from contracts.events.task import TaskCompleted, TaskFailed
 from contracts.events.usage import UsageRecorded
@@ -16,7 +16,6 @@ from contracts.types import WorkflowRef
 from .dataset import Case
 from .evaluations import Evaluations
 from .scorers import CaseScore, Judge, score_case
-from .store import UsageRepository
 from .tables import UsageRow
 
 __all__ = ["Finished", "ScoreFinishedTask", "record_usage"]
@@ -100,15 +99,18 @@ async def record_usage(envelope: Envelope[Any], uow: UnitOfWork) -> None:
     run_id = data.step.run_id if data.step else envelope.runid
     if run_id is None:
         return
-    repo = UsageRepository(uow)
-    if await repo.get(envelope.id) is not None:
-        return
-    repo.add(
-        UsageRow(
-            event_id=envelope.id,
-            tenant_id=uow.tenant_id,
-            run_id=run_id,
-            tokens=data.usage.total_tokens,
-            cost_usd=data.cost_usd,
-        )
+    # Once per event: a redelivered one conflicts on the event id and is ignored.
+    await uow.session.exec(
+        prepared(uow, _new_usage),
+        params={
+            "event_id": envelope.id,
+            "tenant_id": uow.tenant_id,
+            "run_id": run_id,
+            "tokens": data.usage.total_tokens,
+            "cost_usd": data.cost_usd,
+        },
     )
+
+
+def _new_usage(insert: Insert) -> Any:
+    return insert(table_of(UsageRow)).on_conflict_do_nothing()

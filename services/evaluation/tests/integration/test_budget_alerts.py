@@ -57,12 +57,13 @@ async def test_budget_nearly_spent_fires_once_per_crossing(
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
 
-    async def send(tenant: str, data: UsageRecorded) -> None:
+    async def send(tenant: str, data: UsageRecorded, times: int = 1) -> None:
         run_id = data.step.run_id if data.step else None
         record = encode(new_envelope(data, source="model-router", tenant_id=tenant, run_id=run_id))
-        await producer.send_and_wait(
-            f"{prefix}usage.records", record.value, key=record.key, headers=list(record.headers)
-        )
+        for _ in range(times):  # the same event again is a redelivery: counted once
+            await producer.send_and_wait(
+                f"{prefix}usage.records", record.value, key=record.key, headers=list(record.headers)
+            )
 
     try:
         async with webhook_receiver() as receiver:
@@ -88,7 +89,8 @@ async def test_budget_nearly_spent_fires_once_per_crossing(
                 await eventually(lambda: webhooks(1), timeout_s=30, what="budget alert raised")
                 # Ordered from here on (one run, one partition).
                 await send(TENANT, usage("0.01", "2026-10-30", "run-tail"))  # still over: quiet
-                await send(TENANT, usage("0.05", "2026-11-01", "run-tail"))  # November: resolved
+                # November: resolved; sent twice, counted once (else 0.90 below).
+                await send(TENANT, usage("0.05", "2026-11-01", "run-tail"), times=2)
                 await send(TENANT, usage("0.30", "2026-10-31", "run-tail"))  # late October: quiet
                 await send(TENANT, usage("0.80", "2026-11-02", "run-tail"))  # 0.85: raised again
                 await eventually(lambda: webhooks(3), timeout_s=30, what="resolve and raise")

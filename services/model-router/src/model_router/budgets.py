@@ -11,11 +11,10 @@ from sqlalchemy import BigInteger, and_, bindparam, delete, or_, update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col, select
 
-from agentbus.storage import TenantRepository, UnitOfWork
+from agentbus.storage import Insert, TenantRepository, UnitOfWork, prepared, table_of
 from agentbus.storage.tables import utcnow
 
 from .config import BudgetConfig
-from .sql import Insert, prepared, table_of
 from .tables import BudgetCounter, Reservation
 
 __all__ = ["NANOS_PER_USD", "BudgetRepository", "Hold", "stale_holds"]
@@ -144,7 +143,7 @@ class BudgetRepository(TenantRepository[Reservation]):
             "state": "held",
             "created_at": utcnow(),
         }
-        inserted = await self.session.exec(prepared(uow, "new_hold", _new_hold), params=hold)
+        inserted = await self.session.exec(prepared(uow, _new_hold), params=hold)
         if inserted.first() is None:
             # Held: a re-run of an unfinished request reuses its hold. Settled or released:
             # the request already finished, and running it again would be a free call.
@@ -152,7 +151,7 @@ class BudgetRepository(TenantRepository[Reservation]):
             held = existing is not None and existing.state == "held"
             return Hold(ok=held, finished=not held)
         await self.session.exec(
-            prepared(uow, "new_counters", _new_counters),
+            prepared(uow, _new_counters),
             params=[{"tenant_id": tenant, "period": p, **_ZERO} for p in (month, day)],
         )
         # One statement checks and takes both periods: concurrent holds serialise on the row
@@ -166,7 +165,7 @@ class BudgetRepository(TenantRepository[Reservation]):
         month_usd, month_tokens, day_usd, day_tokens = (x is not None for x in limited)
         shape = (month_usd, month_tokens, day_usd, day_tokens)
         taken = await self.session.exec(
-            prepared(uow, ("take", shape), _take(shape)),
+            prepared(uow, _take(shape), key=("model_router.take", shape)),
             params={
                 "b_tenant": tenant,
                 "b_usd": usd_nanos,
@@ -184,7 +183,7 @@ class BudgetRepository(TenantRepository[Reservation]):
             # One period refused: give back what the other took, and drop the reservation.
             await self._move(sorted(periods), -usd_nanos, -tokens, 0, 0)
             await self.session.exec(
-                prepared(uow, "drop_hold", _drop_hold),
+                prepared(uow, _drop_hold),
                 params={"b_tenant": tenant, "b_request": request_id},
             )
             return Hold(ok=False, exceeded="month" if month not in periods else "day")
@@ -195,7 +194,7 @@ class BudgetRepository(TenantRepository[Reservation]):
     ) -> bool:
         """Replace the hold by the actual spend, once; False if already settled or absent."""
         result = await self.session.exec(
-            prepared(self.uow, "settle_hold", _settle_hold),
+            prepared(self.uow, _settle_hold),
             params={"b_tenant": self.tenant_id, "b_request": request_id, "b_state": state},
         )
         held = result.first()
@@ -223,7 +222,7 @@ class BudgetRepository(TenantRepository[Reservation]):
         if not periods:
             return
         await self.session.exec(
-            prepared(self.uow, "move_counters", _move_counters),
+            prepared(self.uow, _move_counters),
             params={
                 "b_tenant": self.tenant_id,
                 "b_periods": periods,

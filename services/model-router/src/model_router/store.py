@@ -13,12 +13,12 @@ from sqlalchemy import BigInteger, and_, bindparam, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from agentbus.storage import TenantRepository, UnitOfWork
+from agentbus.storage import Insert, TenantRepository, UnitOfWork, prepared, table_of
 from agentbus.storage.tables import utcnow
 
 from .budgets import BudgetRepository, Hold, stale_holds
 from .config import RateLimitConfig
-from .sql import Insert, prepared, rows_matched, table_of
+from .sql import rows_matched
 from .tables import CacheEntry, CallRecord, RateWindow
 
 _WINDOWS = table_of(RateWindow)
@@ -51,12 +51,12 @@ class RateRepository(TenantRepository[RateWindow]):
             return True
         window = {"tenant_id": self.tenant_id, "window_start": window_start}
         await self.session.exec(
-            prepared(self.uow, "new_window", _new_window),
+            prepared(self.uow, _new_window),
             params={**window, "requests": 0, "tokens": 0},
         )
         shape = (rpm is not None, tpm is not None)
         result = await self.session.exec(
-            prepared(self.uow, ("count_request", shape), _count_request(*shape)),
+            prepared(self.uow, _count_request(*shape), key=("model_router.count_request", shape)),
             params={
                 "b_tenant": self.tenant_id,
                 "b_window": window_start,
@@ -85,7 +85,7 @@ class CacheRepository(TenantRepository[CacheEntry]):
     async def store(self, key: str, payload: dict[str, Any], expires_at: datetime) -> None:
         """Insert or refresh an entry."""
         await self.session.exec(
-            prepared(self.uow, "store_answer", _store_answer),
+            prepared(self.uow, _store_answer),
             params={
                 "tenant_id": self.tenant_id,
                 "key": key,
@@ -107,7 +107,7 @@ class CallRepository(TenantRepository[CallRecord]):
     async def save(self, values: dict[str, Any]) -> bool:
         """Insert one ledger row once; False when this request was already recorded."""
         values = {**values, "tenant_id": self.tenant_id, "created_at": utcnow()}
-        result = await self.session.exec(prepared(self.uow, "new_call", _new_call), params=values)
+        result = await self.session.exec(prepared(self.uow, _new_call), params=values)
         return result.first() is not None
 
 

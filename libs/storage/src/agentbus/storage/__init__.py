@@ -5,6 +5,7 @@ from .locks import relay_turn
 from .outbox import mark_published, pending
 from .repository import CrossTenantError, TenantRepository
 from .retention import Pruned, prune
+from .statements import Insert, prepared, table_of
 from .tables import BusTable, InboxEntry, OutboxEntry, TimerEntry, bus_metadata
 from .timers import fire_due
 from .uow import (
@@ -23,6 +24,7 @@ __all__ = [
     "DuplicateEventError",
     "EncodedMessage",
     "InboxEntry",
+    "Insert",
     "MessageEncoder",
     "OutboxEntry",
     "Pruned",
@@ -36,7 +38,9 @@ __all__ = [
     "is_postgres",
     "mark_published",
     "pending",
+    "prepared",
     "prune",
     "relay_turn",
+    "table_of",
     "to_async_url",
 ]
