@@ -24,9 +24,7 @@ Insert = Callable[[Table], Any]
 _BUILT: dict[tuple[str, Hashable], Any] = {}
 
 
-def prepared(
-    uow: UnitOfWork, build: Callable[[Insert], Any], key: Hashable | None = None
-) -> Any:
+def prepared(uow: UnitOfWork, build: Callable[[Insert], Any], key: Hashable | None = None) -> Any:
     """The statement `build(insert)` made once per dialect (and `key`), then reused.
 
     Without `key` the builder function itself is the key; a builder made per call (a
