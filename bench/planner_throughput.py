@@ -172,7 +172,12 @@ async def responder(bootstrap: str, prefix: str, stop: asyncio.Event) -> None:
 
 
 async def planner_runs(
-    bootstrap: str, count: int, warmup: int, workdir: Path, database_url: str | None
+    bootstrap: str,
+    count: int,
+    warmup: int,
+    workdir: Path,
+    database_url: str | None,
+    single: int = 20,
 ) -> str:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     names = [prefix + t for t in TOPICS]
@@ -255,6 +260,11 @@ async def planner_runs(
         warm = [f"warm-{i}" for i in range(warmup)]
         await submit(warm)
         await collect(set(warm), timeout_s=180)
+        # One run at a time: the latency of a run with nothing queued ahead of it.
+        alone = [f"alone-{i}" for i in range(single)]
+        for task_id in alone:
+            await submit([task_id])
+            await collect({task_id}, timeout_s=60)
         measured = [f"run-{i}" for i in range(count)]
         cpu_before = process_cpu_s(process.pid)
         start = time.perf_counter()
@@ -278,12 +288,16 @@ async def planner_runs(
                 (workdir / "planner.log").read_bytes()
             )
     latencies = [done[t] - sent[t] for t in measured]
+    one = [1000 * (done[t] - sent[t]) for t in alone]
     if failed:
         print(f"warning: {failed} runs failed", file=sys.stderr)
     # CPU per run tells where a shared machine leaves the figure: runs/s on one idle core
-    # would be at most 1000 / (ms per run).
-    return line("planner", count, elapsed, latencies, "runs") + (
-        f"   planner CPU {1000 * cpu / count:.2f} ms/run"
+    # would be at most 1000 / (ms per run). Under the burst, latency is mostly queueing.
+    return (
+        line("planner", count, elapsed, latencies, "runs")
+        + f"   planner CPU {1000 * cpu / count:.2f} ms/run\n"
+        + f"one at a time ({single} runs): p50 {statistics.median(one):.1f} ms"
+        + f"   p99 {percentile(one, 0.99):.1f} ms (submitted to completed, 5 steps)"
     )
 
 
@@ -303,6 +317,7 @@ async def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--single", type=int, default=20, help="runs measured one at a time")
     parser.add_argument(
         "--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)"
     )
@@ -310,7 +325,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         raw = await raw_hop(args.bootstrap, args.runs * 11)
         planner = await planner_runs(
-            args.bootstrap, args.runs, args.warmup, Path(tmp), args.database_url
+            args.bootstrap, args.runs, args.warmup, Path(tmp), args.database_url, args.single
         )
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(f"one planner process ({store}), 5-step workflow, instant responders, same broker")
