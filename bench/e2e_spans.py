@@ -9,19 +9,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from proc import process_cpu_s
 from rich.console import Console
 from rich.table import Table
 
 __all__ = ["CpuMeter", "breakdown"]
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (Linux /proc), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -38,10 +30,10 @@ class CpuMeter:
         if broker_pid_file.exists():
             self.pids["kafka broker"] = int(broker_pid_file.read_text())
         self.pids["bench (client)"] = os.getpid()
-        self.start = {name: _cpu_s(pid) for name, pid in self.pids.items()}
+        self.start = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
 
     def report(self, console: Console, runs: int) -> None:
-        used = {name: _cpu_s(pid) - self.start[name] for name, pid in self.pids.items()}
+        used = {name: process_cpu_s(pid) - self.start[name] for name, pid in self.pids.items()}
         table = Table(
             "process", "CPU ms per run", title=f"CPU per run ({runs} runs, all processes)"
         )

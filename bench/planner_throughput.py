@@ -28,6 +28,7 @@ from planner.app import MIGRATIONS
 from planner.lifecycle import DefinitionService
 from planner.runner import Topics
 from planner.versions import Action
+from proc import process_cpu_s
 
 from agentbus.bus import unit_factory
 from agentbus.storage import create_engine
@@ -299,15 +300,6 @@ async def planner_runs(
         + f"one at a time ({single} runs): p50 {statistics.median(one):.1f} ms"
         + f"   p99 {percentile(one, 0.99):.1f} ms (submitted to completed, 5 steps)"
     )
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc), 0 where unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def main() -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from proc import process_cpu_s
 from tool_executor.domain import Implementation, SideEffect, ToolDefinition
 
 from agentbus.testing import create_topics, raw_record
@@ -109,12 +110,6 @@ def _py_spy(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
     return subprocess.Popen([*command, "-p", str(args.executor_pids[0])])
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds used so far by process `pid` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -155,7 +150,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     envelopes = [_request(f"bench.{args.throughput_side_effect}", url) for _ in range(n)]
     futures = [replies.expect(e.id) for e in envelopes]
     spy = _py_spy(args)
-    cpu_started = sum(_cpu_s(pid) for pid in args.executor_pids)
+    cpu_started = sum(process_cpu_s(pid) for pid in args.executor_pids)
     started = time.perf_counter()
     for envelope in envelopes:
         key, value, headers = raw_record(envelope)
@@ -163,7 +158,7 @@ async def throughput(args: argparse.Namespace, base: str, producer: Any, replies
     await producer.flush()
     finished = await asyncio.wait_for(asyncio.gather(*futures), args.timeout_s)
     elapsed = max(finished) - started
-    cpu_ms = (sum(_cpu_s(pid) for pid in args.executor_pids) - cpu_started) * 1000 / n
+    cpu_ms = (sum(process_cpu_s(pid) for pid in args.executor_pids) - cpu_started) * 1000 / n
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
         spy.wait(timeout=60)
