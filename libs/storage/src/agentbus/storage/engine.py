@@ -10,6 +10,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from .jsoncodec import dump_json
 from .sqlite_driver import one_hop_connector
 
 __all__ = ["create_engine", "is_postgres", "to_async_url"]
@@ -40,12 +41,22 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
         if database and database != ":memory:" and not database.startswith("file:"):
             # One thread hop per statement instead of four (ADR 0008).
             connect = one_hop_connector(os.path.abspath(database), timeout=30)
-            engine = create_async_engine(async_url, echo=echo, async_creator=connect)
+            engine = create_async_engine(
+                async_url, echo=echo, async_creator=connect, json_serializer=dump_json
+            )
         else:
-            engine = create_async_engine(async_url, echo=echo, connect_args={"timeout": 30})
+            engine = create_async_engine(
+                async_url, echo=echo, connect_args={"timeout": 30}, json_serializer=dump_json
+            )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        async_url,
+        echo=echo,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        json_serializer=dump_json,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
