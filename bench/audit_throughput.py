@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 
 from agentbus.bus import BusSettings, unit_factory
 from agentbus.bus.admin import wait_for_leaders
+from agentbus.http import run_async
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.topics import topic, topic_configs
@@ -298,4 +299,4 @@ if __name__ == "__main__":
     parser.add_argument("--ingest-records", type=int, default=20_000)
     parser.add_argument("--postgres-url", default=None, help="a FRESH database for the PG ingest")
     args = parser.parse_args()
-    asyncio.run(main(args.bootstrap, args.records, args.ingest_records, args.postgres_url))
+    run_async(main(args.bootstrap, args.records, args.ingest_records, args.postgres_url))

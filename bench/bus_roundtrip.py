@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agentbus.bus import Bus, BusSettings
+from agentbus.http import run_async
 from agentbus.storage import UnitOfWork
 from agentbus.testing import create_topics
 from contracts.envelope import Envelope, encode, new_envelope
@@ -209,4 +210,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from agentbus.bus import Bus, BusSettings
+from agentbus.http import run_async
 from agentbus.storage import UnitOfWork
 from agentbus.testing import create_topics, produce, raw_record
 from agentbus.testing.effects import EFFECT_MIGRATIONS, record_effect
@@ -160,4 +161,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())

@@ -31,6 +31,7 @@ from planner.versions import Action
 from proc import process_cpu_s
 
 from agentbus.bus import unit_factory
+from agentbus.http import run_async
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import create_topics
@@ -327,4 +328,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agentbus.bus import unit_factory
+from agentbus.http import run_async
 from agentbus.storage import create_engine
 
 from .chain import Verification
@@ -174,7 +175,7 @@ def replay_command(
     from .app import load_signer
 
     signer = load_signer(settings.signing) if sign else None
-    stats = asyncio.run(
+    stats = run_async(
         _replay(
             bootstrap or settings.bus.bootstrap_servers,
             window,

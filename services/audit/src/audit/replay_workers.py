@@ -25,6 +25,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from agentbus.http import run_async
+
 from .reader import TopicWindow, Window, read_window
 
 __all__ = ["Prepared", "WorkerJob", "prepared_stream"]
@@ -73,7 +75,7 @@ def _work(job: WorkerJob, conn: Connection) -> None:
     """A worker process: read its partitions, send prepared batches, then its CPU time."""
     code = 0
     try:
-        asyncio.run(_read(job, conn))
+        run_async(_read(job, conn))
         # Its last message: the CPU seconds it used, for the replay's statistics.
         conn.send_bytes(pickle.dumps(time.process_time()))
     except BaseException as exc:  # report anything to the parent, which raises it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from audit.sinks import JsonlSink, NotEmptyError, StoreSink
 from audit.verify import export_store, verify_export
 
 from agentbus.bus import unit_factory
+from agentbus.http import run_async
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 
@@ -70,6 +72,32 @@ async def test_replaying_100k_records_twice_gives_byte_identical_verified_export
     ]
     # Read-only: nothing was published to the topic (no group, no commits either).
     assert await end_offsets(kafka_bootstrap, topic) == before
+
+
+def test_a_replay_on_uvloop_forks_workers_that_give_the_same_export(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path, monkeypatch
+) -> None:
+    # `audit replay` runs on uvloop (agentbus.http.run_async); its workers fork from it.
+    monkeypatch.setattr(replay_module, "MIN_PARALLEL_RECORDS", 0)
+
+    async def replay_both_ways() -> tuple[str, list[bytes], list[int]]:
+        topic = await audit_topic(3)
+        records = audit_records(3_000, tenants=("acme", "globex"), runs=20, step_ms=1)
+        await produce_fast(kafka_bootstrap, topic, records)
+        outputs, worker_counts = [], []
+        for workers in (1, 2):
+            out = tmp_path / f"uvloop-{workers}.jsonl"
+            stats = await replay(
+                kafka_bootstrap, Window(topic), JsonlSink(out), signer=SIGNER, workers=workers
+            )
+            outputs.append(out.read_bytes())
+            worker_counts.append(len(stats.worker_cpu_seconds))
+        return type(asyncio.get_running_loop()).__module__, outputs, worker_counts
+
+    loop_module, outputs, worker_counts = run_async(replay_both_ways())
+    assert loop_module.startswith("uvloop")
+    assert worker_counts == [0, 2]
+    assert outputs[0] == outputs[1]
 
 
 async def test_time_window_and_filters_return_exactly_the_matching_records(

@@ -90,7 +90,7 @@ def serve(settings: PlannerSettings) -> None:
     import asyncio
     import signal
 
-    from agentbus.http import run_service, settle_heap
+    from agentbus.http import run_async, run_service, settle_heap
 
     configure_logging("planner", settings.log_level)
     planner = create_app(settings)
@@ -110,4 +110,4 @@ def serve(settings: PlannerSettings) -> None:
             await planner.stop()
 
     settle_heap()
-    asyncio.run(consume_only())
+    run_async(consume_only())

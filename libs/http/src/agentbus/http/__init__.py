@@ -11,6 +11,7 @@ from .principal import Principal, PrincipalKind
 from .service import (
     bus_lifespan,
     bus_readiness_checks,
+    run_async,
     run_service,
     service_http_app,
     settle_heap,
@@ -47,6 +48,7 @@ __all__ = [
     "mint_api_key",
     "not_found",
     "require_roles",
+    "run_async",
     "run_service",
     "service_http_app",
     "settle_heap",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -96,6 +97,23 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
+
+
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on uvloop where it is installed, else on asyncio's loop.
+
+    uvicorn already serves the HTTP services on uvloop; processes without HTTP (the
+    planner's consume-only mode, an audit replay) use this so that every service process
+    runs on the same loop. uvloop's transports and callbacks cost less CPU per Kafka
+    fetch and send (5-10% of a replay's CPU here, ADR 0007)."""
+    try:
+        import uvloop
+    except ImportError:  # Windows, or an install without it
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def run_service(app: Any, settings: HttpSettings) -> None:
