@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
@@ -95,4 +97,12 @@ def context_from_traceparent(traceparent: str | None) -> Context:
     """An OpenTelemetry context whose parent is `traceparent` (empty when None)."""
     if not traceparent:
         return Context()
+    return _parsed(traceparent)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(traceparent: str) -> Context:
+    # Contexts are immutable, so one can be shared. The events of one transaction carry
+    # the same traceparent, and the relay opens a span under each: parsing it (about
+    # 7 us) once per transaction instead of once per event.
     return _PROPAGATOR.extract({"traceparent": traceparent})
