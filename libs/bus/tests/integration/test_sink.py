@@ -71,6 +71,37 @@ async def test_records_go_out_byte_for_byte_with_a_producer_span(kafka_bootstrap
     assert publish.attributes["messaging.kafka.offset"] == stored.offset
 
 
+async def test_records_of_one_trace_and_topic_share_one_publish_span(kafka_bootstrap, sink):
+    topic, other = unique("sink"), unique("sink")
+    await create_topics(kafka_bootstrap, [topic, other])
+    second_trace = "0af7651916cd43dd8448eb211c80319c"
+    elsewhere = [("ce_traceparent", f"00-{second_trace}-b7ad6b7169203331-01".encode())]
+    records = [
+        OutboundRecord(topic, b"run-1", b"1", list(HEADERS)),
+        OutboundRecord(other, b"run-1", b"2", list(HEADERS)),
+        OutboundRecord(topic, b"run-1", b"3", list(HEADERS)),
+        OutboundRecord(topic, b"run-2", b"4", elsewhere),
+    ]
+
+    delivered = await sink.send(records)
+
+    assert len(delivered) == 4
+    spans = sink.exporter.get_finished_spans()
+    by_trace_and_name = {(format(s.context.trace_id, "032x"), s.name): s for s in spans}
+    assert len(spans) == len(by_trace_and_name) == 3
+    batch = by_trace_and_name[(TRACE, f"{topic} publish")]
+    assert batch.attributes["messaging.batch.message_count"] == 2
+    assert "messaging.kafka.offset" not in batch.attributes, "a batch names no one offset"
+    assert batch.parent is not None and format(batch.parent.span_id, "016x") == "00f067aa0ba902b7"
+    alone = by_trace_and_name[(second_trace, f"{topic} publish")]
+    assert alone.attributes["messaging.kafka.offset"] == delivered[3][1]
+    assert "messaging.batch.message_count" not in alone.attributes
+    assert (
+        by_trace_and_name[(TRACE, f"{other} publish")].attributes["messaging.kafka.offset"]
+        == delivered[1][1]
+    )
+
+
 async def test_a_record_at_a_4_mib_topic_limit_is_dead_lettered_whole(kafka_bootstrap, sink):
     topic = unique("big")
     await create_topics(kafka_bootstrap, [topic, f"{topic}.dlq"], max_message_bytes=4 * MiB)

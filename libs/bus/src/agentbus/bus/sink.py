@@ -13,7 +13,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, R
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
 
 from agentbus.telemetry import context_from_traceparent
 from contracts.envelope import headers_to_dict
@@ -35,8 +35,12 @@ class ProducerSink:
     """Publishes records exactly as given: key, value and headers, bytes in, bytes out.
 
     Its own producer (acks=all, idempotent, `max_request_size` from settings) adds no
-    header, so dead letters keep their original headers byte for byte. Each record gets
-    a `<topic> publish` producer span in the trace its `ce_traceparent` names. A dead
+    header, so dead letters keep their original headers byte for byte. The records of one
+    trace sent to one topic in one call share a `<topic> publish` producer span in that
+    trace (the trace their `ce_traceparent` names): OpenTelemetry's batch publish span,
+    with `messaging.batch.message_count` when there are several, the record's partition
+    and offset when there is one. A transaction's events usually share their trace, and a
+    span costs about 25 us of CPU however many records it covers. A dead
     letter the DLQ topic refuses as too large is stored once more with its value cut to
     `dlq_truncated_value_bytes`, its size and sha256 in `dlq.value.*` headers (its
     coordinates are in `dlq.original.*`), so a poison record never stalls its partition.
@@ -87,18 +91,19 @@ class ProducerSink:
             await self.start()
         producer = self._producer
         assert producer is not None
-        sent: list[tuple[asyncio.Future[Any] | BaseException, Span]] = []
-        for record in records:
-            span = self._span(record)
-            try:
-                sent.append((await self._enqueue(producer, record), span))
-            except _TOO_LARGE as exc:  # larger than max_request_size: refused before sending
-                sent.append((exc, span))
+        spans, alone = self._spans(records)
+        sent: list[asyncio.Future[Any] | BaseException] = []
         results: list[tuple[int, int]] = []
-        for record, (pending, span) in zip(records, sent, strict=True):
-            try:
-                results.append(await self._stored(producer, record, pending, span))
-            finally:
+        try:
+            for record in records:
+                try:
+                    sent.append(await self._enqueue(producer, record))
+                except _TOO_LARGE as exc:  # over max_request_size: refused before sending
+                    sent.append(exc)
+            for record, pending, span, single in zip(records, sent, spans, alone, strict=True):
+                results.append(await self._stored(producer, record, pending, span, single))
+        finally:
+            for span in {id(span): span for span in spans}.values():
                 span.end()
         return results
 
@@ -108,6 +113,7 @@ class ProducerSink:
         record: OutboundRecord,
         pending: asyncio.Future[Any] | BaseException,
         span: Span,
+        single: bool,
     ) -> tuple[int, int]:
         try:
             try:
@@ -129,8 +135,9 @@ class ProducerSink:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
-        span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
-        span.set_attribute("messaging.kafka.offset", metadata.offset)
+        if single:  # a batch span names no one record's place
+            span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
+            span.set_attribute("messaging.kafka.offset", metadata.offset)
         return metadata.partition, metadata.offset
 
     async def _enqueue(
@@ -141,22 +148,35 @@ class ProducerSink:
         )
         return future
 
-    def _span(self, record: OutboundRecord) -> Span:
-        traceparent = last_header(record.headers, "ce_traceparent")
-        parent = (
-            context_from_traceparent(traceparent) if traceparent else otel_context.get_current()
-        )
-        return self.tracer.start_span(
-            f"{record.topic} publish",
-            context=parent,
-            kind=SpanKind.PRODUCER,
-            attributes={
+    def _spans(self, records: Sequence[OutboundRecord]) -> tuple[list[Span], list[bool]]:
+        """One producer span per (topic, trace) of `records`: each record's, and whether it
+        is the span's only record."""
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for index, record in enumerate(records):
+            traceparent = last_header(record.headers, "ce_traceparent")
+            groups.setdefault((record.topic, traceparent), []).append(index)
+        spans: list[Span] = [INVALID_SPAN] * len(records)
+        alone = [False] * len(records)
+        for (topic, traceparent), members in groups.items():
+            parent = (
+                context_from_traceparent(traceparent) if traceparent else otel_context.get_current()
+            )
+            attributes: dict[str, str | int] = {
                 "messaging.system": "kafka",
                 "messaging.operation.type": "publish",
-                "messaging.destination.name": record.topic,
-                "messaging.message.body.size": len(record.value or b""),
-            },
-        )
+                "messaging.destination.name": topic,
+            }
+            if len(members) == 1:
+                attributes["messaging.message.body.size"] = len(records[members[0]].value or b"")
+            else:
+                attributes["messaging.batch.message_count"] = len(members)
+            span = self.tracer.start_span(
+                f"{topic} publish", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
+            )
+            for index in members:
+                spans[index] = span
+                alone[index] = len(members) == 1
+        return spans, alone
 
 
 def truncated_dead_letter(record: OutboundRecord, *, keep: int) -> OutboundRecord:
