@@ -28,6 +28,7 @@ from approval.settings import (
 
 from agentbus.http.testing import serving
 from agentbus.testing import create_topics, produce, raw_record
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import new_envelope
 from contracts.events.approval import ApprovalRequested
 from contracts.types import Actor, ActorKind, StepRef
@@ -129,6 +130,7 @@ async def main(bootstrap: str, count: int, concurrency: int, database_url: str |
     print(f"approval bench: {count} requests, concurrency {concurrency}, {store}, one process")
     print(_line("baseline GET /healthz", base_elapsed, base_lat))
     print(_line("decisive approve (POST)", vote_elapsed, vote_lat))
+    await delete_created_topics(bootstrap)
 
 
 if __name__ == "__main__":

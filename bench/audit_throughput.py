@@ -92,8 +92,12 @@ def records(count: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]], int
     return out
 
 
+_MADE: list[str] = []  # topics this run made, deleted at its end
+
+
 async def make_topic(bootstrap: str) -> str:
     name = f"bench-audit-{uuid.uuid4().hex[:8]}"
+    _MADE.extend([name, f"{name}.dlq"])
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -104,6 +108,16 @@ async def make_topic(bootstrap: str) -> str:
     finally:
         await admin.close()
     return name
+
+
+async def drop_topics(bootstrap: str) -> None:
+    """Delete what make_topic made: run after run, a broker slows down."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(_MADE)
+    finally:
+        await admin.close()
 
 
 async def produce(bootstrap: str, name: str, batch: list[Any]) -> None:
@@ -288,6 +302,7 @@ async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None
             f"replay on workers, CPU s: parent {spread.cpu_seconds:.2f}, workers {workers}; "
             f"on {cores} free cores at most {spread.written / bound:,.0f} records/s"
         )
+    await drop_topics(bootstrap)
 
 
 if __name__ == "__main__":

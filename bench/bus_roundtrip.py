@@ -26,6 +26,7 @@ from agentbus.bus import Bus, BusSettings
 from agentbus.http import run_async
 from agentbus.storage import UnitOfWork
 from agentbus.testing import create_topics
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import Envelope, encode, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.samples import sample
@@ -207,6 +208,7 @@ async def main() -> None:
         f"bus-forward / raw-hop:     p50 x{bus['p50_ms'] / raw['p50_ms']:.2f}, "
         f"throughput x{bus['throughput_per_s'] / raw['throughput_per_s']:.2f}"
     )
+    await delete_created_topics(args.bootstrap)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from agentbus.storage import UnitOfWork
 from agentbus.testing import create_topics, produce, raw_record
 from agentbus.testing.effects import EFFECT_MIGRATIONS, record_effect
 from agentbus.testing.io_consumer import SleepyEffect
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import Envelope, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.samples import sample
@@ -158,6 +159,7 @@ async def main() -> None:
     raw = rows[0][1]
     for name, rate in rows:
         print(f"{name:<14} {rate:>10.0f} {rate / raw:>10.3f}x")
+    await delete_created_topics(args.bootstrap)
 
 
 if __name__ == "__main__":

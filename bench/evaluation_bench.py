@@ -31,6 +31,7 @@ from evaluation.settings import EvaluationBusSettings, EvaluationHttpSettings, E
 
 from agentbus.http.testing import serving
 from agentbus.testing import create_topics
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import decode, encode, new_envelope
 from contracts.events.task import TaskCompleted
 from contracts.types import Timings, WorkflowRef
@@ -252,6 +253,7 @@ def main() -> None:
     args = parser.parse_args()
     service = asyncio.run(service_figures(args.bootstrap, args.cases))
     raw = asyncio.run(raw_round_trip(args.bootstrap, args.cases))
+    asyncio.run(delete_created_topics(args.bootstrap))
     scorers = scorer_figures(20_000)
     print(
         f"evaluation service: {service['cases']} cases  {service['cases_per_s']:.0f} cases/s  "

@@ -35,6 +35,7 @@ from agentbus.http import run_async
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import create_topics
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import decode, encode, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.events.tool import ToolCompleted, ToolStatus
@@ -325,6 +326,7 @@ async def main() -> None:
     print(raw)
     print(planner)
     print("target: >= 300 runs/s")
+    await delete_created_topics(args.bootstrap)  # run after run, a broker slows down
 
 
 if __name__ == "__main__":

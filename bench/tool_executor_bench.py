@@ -32,6 +32,7 @@ from proc import process_cpu_s
 from tool_executor.domain import Implementation, SideEffect, ToolDefinition
 
 from agentbus.testing import create_topics, raw_record
+from agentbus.testing.kafka import delete_created_topics
 from contracts.envelope import new_envelope
 from contracts.events.tool import ToolRequested
 from contracts.types import StepRef
@@ -372,3 +373,4 @@ if __name__ == "__main__":
         serve_work(arguments.serve_work)
     else:
         asyncio.run(main(arguments))
+        asyncio.run(delete_created_topics(arguments.bootstrap))
