@@ -4,6 +4,7 @@ from .dlq import DeadLetterInfo, dlq_topic
 from .errors import PermanentError, TransientError, is_transient
 from .io import SETTLED, IoContext, IoHandler, Settled, idempotency_key
 from .messages import encode_envelope, unit_factory
+from .outcomes import Wanted
 from .processor import Handler, Outcome, Processor
 from .records import InboundRecord, OutboundRecord, RecordSink
 from .relay import OutboxRelay
@@ -29,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "Settled",
     "TransientError",
+    "Wanted",
     "dlq_topic",
     "encode_envelope",
     "idempotency_key",

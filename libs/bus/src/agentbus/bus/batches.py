@@ -74,6 +74,10 @@ class BatchSettler:
                     record
                 )  # dead-letters with its cause
                 continue
+            if route.declines(envelope):
+                outcomes[index] = Outcome.SKIPPED
+                self.processor.count(Outcome.SKIPPED)
+                continue
             groups.setdefault(envelope.tenantid, []).append(_Item(index, record, envelope, route))
         for tenant, items in groups.items():
             outcomes.update(await self._settle_group(tenant, items))

@@ -14,9 +14,11 @@ from contracts.envelope import Envelope
 from .io import IoHandler
 from .records import InboundRecord
 
-__all__ = ["Handler", "Outcome", "Route", "log_duplicate"]
+__all__ = ["Handler", "Outcome", "Route", "Wanted", "log_duplicate"]
 
 Handler = Callable[[Envelope[Any], UnitOfWork], Awaitable[None]]
+Wanted = Callable[[Envelope[Any]], bool]
+"""Whether a handler needs a decoded event; one it declines is settled as skipped."""
 log = logging.getLogger("agentbus.bus")
 
 
@@ -34,12 +36,20 @@ class Route:
     """The handler of one event type on one topic: short (one transaction) or I/O.
 
     A route with neither is an event type the consumer accepts and does not need: it is
-    settled as skipped, with no transaction and no decoding beyond its type header.
+    settled as skipped, with no transaction and no decoding beyond its type header. A
+    route with `when` hands its handler only the events `when` accepts; the others are
+    settled as skipped after decoding, with no transaction: they change nothing, so
+    they need no inbox entry either.
     """
 
     event_type: str
     short: Handler | None = None
     io: IoHandler[Any, Any] | None = None
+    when: Wanted | None = None
+
+    def declines(self, envelope: Envelope[Any]) -> bool:
+        """True for an event this route's handler does not need (by its `when`)."""
+        return self.when is not None and not self.when(envelope)
 
     @property
     def ignored(self) -> bool:

@@ -119,6 +119,8 @@ class Processor:
         except ContractError as exc:
             await self.dead_letters.dead_letter(record, exc, attempts=1)
             return Outcome.DEAD_LETTERED
+        if route.declines(envelope):
+            return Outcome.SKIPPED
         try:
             outcome, outbox_ids = await run_with_retries(
                 lambda attempt: self._apply(envelope, route, record, attempt),

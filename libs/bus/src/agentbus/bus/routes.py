@@ -42,7 +42,7 @@ class Routes:
                 "one handler per topic and event type"
             )
         for event_type in types:
-            table[event_type] = Route(event_type, short=route.short, io=route.io)
+            table[event_type] = Route(event_type, short=route.short, io=route.io, when=route.when)
         reply = reply_topic or REPLY_TOPICS.get(topic_name)
         if self._replies.get(topic_name) not in (None, reply):
             raise ValueError(f"{topic_name!r} is registered with two reply topics")

@@ -26,6 +26,7 @@ from .consumer import ConsumerLoop
 from .failures import DeadLetterer
 from .io import IoHandler
 from .messages import encode_envelope, unit_factory
+from .outcomes import Wanted
 from .processor import Handler, Processor, Route
 from .records import OutboundRecord
 from .relay import OutboxRelay
@@ -117,16 +118,19 @@ class Bus:
         *,
         event_types: Iterable[str] | None = None,
         reply_topic: str | None = None,
+        when: Wanted | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register a short `handler(envelope, uow)`: one transaction, no network I/O.
 
         `event_types` default to the catalogue's for `topic`; a topic outside the
         catalogue must name them. `reply_topic` (default: the catalogue's) receives a
-        failed reply when a request is dead-lettered.
+        failed reply when a request is dead-lettered. `when(envelope)`, if given, picks
+        the events the handler needs by their content; the others are settled as
+        skipped with no transaction and no inbox entry (they change nothing).
         """
 
         def register(handler: Handler) -> Handler:
-            route = Route("", short=handler)
+            route = Route("", short=handler, when=when)
             self.routes.add(topic, event_types, route, reply_topic=reply_topic)
             return handler
 
@@ -149,9 +153,16 @@ class Bus:
         *,
         event_types: Iterable[str] | None = None,
         reply_topic: str | None = None,
+        when: Wanted | None = None,
     ) -> None:
-        """Register an I/O handler (prepare, perform with no transaction open, record)."""
-        self.routes.add(topic, event_types, Route("", io=handler), reply_topic=reply_topic)
+        """Register an I/O handler (prepare, perform with no transaction open, record).
+
+        `when(envelope)` as for `consumer`: an event it declines never opens a
+        transaction (cheaper than a `prepare` that returns SETTLED, which must look it
+        up and claim it).
+        """
+        route = Route("", io=handler, when=when)
+        self.routes.add(topic, event_types, route, reply_topic=reply_topic)
 
     async def publish(self, envelope: Envelope[Any], *, topic: str | None = None) -> None:
         """Publish directly (no outbox): for upstream producers and tools, not handlers.
