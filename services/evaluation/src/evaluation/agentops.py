@@ -17,7 +17,7 @@ from contracts.events.run import RunCancelled, RunCompleted, RunEvent, RunFailed
 
 from .alerts import publish_alert
 from .domain import percentile
-from .evaluations import Topics
+from .evaluations import EVALUATION_TASK_PREFIX, Topics
 from .settings import AlertRule
 from .store import (
     AlertStateRepository,
@@ -154,7 +154,8 @@ class AgentOps:
                 task_id=data.task_id,
                 workflow=data.workflow.name,
                 version=data.workflow.version,
-                evaluation=await CaseRepository(uow).by_task(data.task_id) is not None,
+                evaluation=data.task_id.startswith(EVALUATION_TASK_PREFIX)
+                and await CaseRepository(uow).by_task(data.task_id) is not None,
                 started_at=envelope.time or datetime.now(UTC),
             )
         if isinstance(data, RunStarted) or row.status != "running":

@@ -21,7 +21,7 @@ from .agentops import AgentOps
 from .api import evaluation_router
 from .budget import BudgetAlerts
 from .dead_letters import DeadLetterReader
-from .evaluations import Evaluations, Topics
+from .evaluations import Evaluations, Topics, may_be_evaluation_task
 from .gate import Gate
 from .handlers import ScoreFinishedTask, record_usage
 from .judge import RouterJudge
@@ -82,7 +82,7 @@ def create_app(
 
     scorer = ScoreFinishedTask(evaluations, judge_for)
     for name in ("tasks.completed", "tasks.failed"):
-        bus.io_consumer(topics(name), scorer, event_types=_types(name))
+        bus.io_consumer(topics(name), scorer, event_types=_types(name), when=may_be_evaluation_task)
     budgets = BudgetAlerts(topics, settings.alerts)
 
     async def on_usage(envelope: Envelope[Any], uow: UnitOfWork) -> None:

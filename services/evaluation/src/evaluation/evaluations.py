@@ -10,7 +10,7 @@ from typing import Any
 
 from agentbus.storage import UnitOfWork
 from contracts.audit import record, service_actor
-from contracts.envelope import new_envelope
+from contracts.envelope import Envelope, new_envelope
 from contracts.events.evaluation import (
     ApprovalFixture,
     EvaluationCaseScored,
@@ -32,7 +32,15 @@ from .store import (
 )
 from .tables import CaseRow, DatasetRow, EvaluationRow
 
-__all__ = ["SOURCE", "EvaluationError", "Evaluations", "Topics", "task_id_for"]
+__all__ = [
+    "EVALUATION_TASK_PREFIX",
+    "SOURCE",
+    "EvaluationError",
+    "Evaluations",
+    "Topics",
+    "may_be_evaluation_task",
+    "task_id_for",
+]
 
 SOURCE = "evaluation"
 log = logging.getLogger("evaluation.cases")
@@ -56,9 +64,23 @@ class Topics:
         return f"{self.prefix}{name}"
 
 
+EVALUATION_TASK_PREFIX = "eval-"
+"""How the task id of every evaluation case's run begins (task_id_for)."""
+
+
 def task_id_for(evaluation_id: str, case_id: str) -> str:
     """The task id of one case's run (the planner's idempotency key)."""
-    return f"eval-{evaluation_id}-{case_id}"
+    return f"{EVALUATION_TASK_PREFIX}{evaluation_id}-{case_id}"
+
+
+def may_be_evaluation_task(envelope: Envelope[Any]) -> bool:
+    """False for a task event that is certainly no evaluation's (its id lacks the prefix).
+
+    Production tasks are nearly all of them; the scorer's route declines them with no
+    transaction. A production task whose id happens to have the prefix is looked up and
+    settled as before.
+    """
+    return str(getattr(envelope.data, "task_id", "")).startswith(EVALUATION_TASK_PREFIX)
 
 
 @dataclass

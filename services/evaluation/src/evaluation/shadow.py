@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from .dataset import Case, Dataset, Thresholds
+from .evaluations import EVALUATION_TASK_PREFIX
 from .settings import RecordedRunsSettings
 
 __all__ = ["SHADOW_PREFIX", "RecordedRuns", "ShadowError", "shadow_dataset"]
@@ -60,7 +61,8 @@ class RecordedRuns:
                 chosen = [
                     r["run_id"]
                     for r in listed.json()
-                    if r["version"] == version and not str(r["task_id"]).startswith("eval-")
+                    if r["version"] == version
+                    and not str(r["task_id"]).startswith(EVALUATION_TASK_PREFIX)
                 ][:limit]
                 found = []
                 for run_id in chosen:
