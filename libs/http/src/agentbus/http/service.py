@@ -108,7 +108,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     uvicorn already serves the HTTP services on uvloop; processes without HTTP (the
     planner's consume-only mode, an audit replay) use this so that every service process
     runs on the same loop. uvloop's transports and callbacks cost less CPU per Kafka
-    fetch and send (5-10% of a replay's CPU here, ADR 0007)."""
+    fetch and send (5-10% of a replay's CPU here, ADR 0011)."""
     try:
         import uvloop
     except ImportError:  # Windows, or an install without it

@@ -15,8 +15,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 def dump_json(value: Any) -> str:
     """`value` as JSON text for a JSON column.
 
-    orjson writes the same document as `json.dumps` (compact, keys in insertion order,
-    non-string keys as strings) about ten times faster; SQLAlchemy's default called
+    orjson writes the same JSON value as `json.dumps` (without its spaces; keys in
+    insertion order, non-string keys as strings) about ten times faster; SQLAlchemy's default called
     `json.dumps` for every outbox row and run state, a few per cent of a service's CPU.
     What orjson refuses (integers beyond 64 bits) goes through `json.dumps` as before.
     Floats that are not numbers (NaN, ±Infinity) are written as null: JSON has no such
