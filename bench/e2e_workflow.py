@@ -37,6 +37,8 @@ from e2e_spans import CpuMeter, breakdown
 from rich.console import Console
 from rich.table import Table
 
+from agentbus.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "var" / "stack"
 WORKFLOW_FILE = ROOT / "bench" / "workflows" / "bench-governed.yaml"
@@ -200,12 +202,6 @@ windows: dict[str, tuple[int, int]] = {}  # the one-at-a-time phase of each syst
 
 
 # Temporal ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_temporal(state: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agentbus.testing import free_port
+
 ANSWER = json.dumps(
     {
         "id": "chatcmpl-bench",
@@ -71,12 +73,6 @@ def serve(port: int) -> None:
         http="httptools",
         lifespan="off",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+
+from agentbus.testing import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -20,12 +21,6 @@ def kafka_sh(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     return subprocess.run(
         [str(KAFKA_SH), *args], capture_output=True, text=True, timeout=900, check=False, env=env
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

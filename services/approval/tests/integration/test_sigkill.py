@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -13,17 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from agentbus.testing import create_topics, eventually, produce, raw_record, unique
+from agentbus.testing import create_topics, eventually, free_port, produce, raw_record, unique
 
 from .harness import api_keys, approval_request, key_of, make_topics, wait_events
 
 REQUESTS = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -39,7 +32,7 @@ async def test_sigkill_with_pending_deadlines_expires_each_once(
     # PostgreSQL only (the production store): a restart waits out the killed member's
     # session, so each run costs ~20 s; the store itself is tested on both elsewhere.
     database_url = postgres_url
-    topics, port = make_topics(), _free_port()
+    topics, port = make_topics(), free_port()
     await create_topics(
         kafka_bootstrap, [topics.requests, topics.decisions, topics.audit, topics.requests + ".dlq"]
     )

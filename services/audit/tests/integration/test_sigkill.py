@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from audit.verify import verify_store
 
 from agentbus.bus import unit_factory
 from agentbus.storage import create_engine
-from agentbus.testing import unique
+from agentbus.testing import free_port, unique
 
 from ..support import audit_records, produce_fast
 from .harness import PRIVATE_KEY
@@ -26,12 +25,6 @@ from .harness import PRIVATE_KEY
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 RECORDS = 1500
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -73,7 +66,7 @@ async def test_sigkill_mid_stream_leaves_valid_chains_with_every_record_once(
         "AUDIT_TOPIC": topic,
         "AUDIT_SIGNING__PRIVATE_KEY": PRIVATE_KEY,
         "AUDIT_CHECKPOINT_INTERVAL_S": "0.3",
-        "AUDIT_HTTP__PORT": str(_free_port()),
+        "AUDIT_HTTP__PORT": str(free_port()),
     }
     log = tmp_path / "audit.log"
     first = _start(env, log)

@@ -25,6 +25,8 @@ import httpx
 import pytest
 import yaml
 
+from agentbus.testing import free_port
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -60,7 +62,7 @@ class EvaluationStack(harness.PlatformStack):  # type: ignore[name-defined,misc]
 
     def __init__(self, home: Path) -> None:
         super().__init__(home)
-        self.evaluation_port = harness.free_port()
+        self.evaluation_port = free_port()
         self.gating = False
 
     def _write_config(self) -> None:

@@ -54,14 +54,6 @@ TOPICS = [
 ]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def hash_of(text: str) -> str:
     import hashlib
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from agentbus.testing import eventually, unique
+from agentbus.testing import eventually, free_port, unique
 from contracts.events.evaluation import EvaluationCaseScored, EvaluationCompleted
 from contracts.events.task import TaskSubmitted
 
-from .harness import KEYS, FakePlanner, free_port, jsonl, make_topics, read_events
+from .harness import KEYS, FakePlanner, jsonl, make_topics, read_events
 
 pytestmark = pytest.mark.integration
 

@@ -2,6 +2,7 @@
 
 from .broker import docker_available, kafka_bootstrap_servers, repo_root
 from .kafka import consume, create_topics, produce, raw_record, unique
+from .ports import free_port
 from .waiting import eventually
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "create_topics",
     "docker_available",
     "eventually",
+    "free_port",
     "kafka_bootstrap_servers",
     "produce",
     "raw_record",
