@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -234,3 +235,29 @@ async def test_worker_processes_write_what_one_process_writes(
             await engine.dispose()
     assert exports[0] == exports[1]
     assert exports[0].count(b"\n") == count - 1
+
+
+async def test_a_worker_that_fails_or_dies_fails_the_replay_with_its_cause(
+    kafka_bootstrap: str, audit_topic, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(replay_module, "MIN_PARALLEL_RECORDS", 0)
+    topic = await audit_topic(3)
+    await produce_fast(kafka_bootstrap, topic, audit_records(300, runs=3, step_ms=1))
+
+    def fails(*_: object) -> None:
+        raise ValueError("a batch it cannot prepare")
+
+    def dies(*_: object) -> None:
+        os._exit(3)  # no message, no exit steps: as if SIGKILLed
+
+    for prepare, cause in ((fails, "a batch it cannot prepare"), (dies, "ended without")):
+        # Forked workers see the patched function; the parent never calls it.
+        monkeypatch.setattr(replay_module, "prepare", prepare)
+        sink = JsonlSink(tmp_path / "failed.jsonl")
+        try:
+            with pytest.raises(RuntimeError, match=cause):
+                await asyncio.wait_for(
+                    replay(kafka_bootstrap, Window(topic), sink, workers=2), timeout=60
+                )
+        finally:
+            await sink.finish({}, [])
