@@ -16,13 +16,18 @@ import orjson
 
 from .chain import Checkpoint, Link
 
-__all__ = ["ExportError", "checkpoint_line", "link_line", "parse_lines", "read_export"]
+__all__ = ["LINK_LINE", "ExportError", "checkpoint_line", "link_line", "parse_lines", "read_export"]
 
 _RECORD = b',"record":'
 
 
 class ExportError(ValueError):
     """A line of an export is not a link or a checkpoint."""
+
+
+# A link line from its parts: hash, previous hash, seq (all ASCII), the tenant as a JSON
+# string, and the entry as the bytes before its seq, the seq again and the bytes after.
+LINK_LINE = b'{"hash":"%b","prev_hash":"%b","seq":%b,"tenant_id":%b' + _RECORD + b"%b%b%b}\n"
 
 
 def link_line(link: Link) -> bytes:

@@ -32,13 +32,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from agentbus.http import run_async
 
+from .prepare import Prepared
 from .reader import TopicWindow, Window, read_window
 
 __all__ = ["Prepared", "WorkerJob", "prepared_stream"]
 
-# (timestamp, partition, payload): payload is None for a record the filter skipped or
-# the checks rejected; it still takes part in the merge, which decides the order.
-Prepared = tuple[int, int, Any]
 # Batches a worker may have sent ahead of the parent (each about FETCH_RECORDS records).
 MAX_QUEUED = 8
 

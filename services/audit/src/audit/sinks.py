@@ -52,6 +52,13 @@ class JsonlSink:
             self._file.write(b"".join(self._pending))
             self._pending.clear()
 
+    async def add_lines(self, lines: list[bytes]) -> None:
+        """Queue link lines made by the replay itself (`linking.link_lines`)."""
+        self._pending.extend(lines)
+        if len(self._pending) >= 10_000:
+            self._file.write(b"".join(self._pending))
+            self._pending.clear()
+
     async def finish(self, heads: dict[str, tuple[int, str]], marks: list[Checkpoint]) -> None:
         """Write the remaining lines and the checkpoints, then close."""
         self._pending.extend(checkpoint_line(mark) for mark in marks)
