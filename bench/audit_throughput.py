@@ -39,6 +39,7 @@ from audit.sinks import JsonlSink, StoreSink
 from audit.tables import AuditRecord
 from audit.verify import verify_export, verify_store
 from audit.verify_chunks import default_workers
+from proc import StealMeter
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -201,6 +202,7 @@ def cpu_seconds() -> float:
 
 
 async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None) -> None:
+    steal = StealMeter()
     console = Console(width=150)
     key = generate_private_key()
     signer = CheckpointSigner(load_private_key(key))
@@ -290,6 +292,7 @@ async def main(bootstrap: str, count: int, ingest_count: int, pg_url: str | None
         )
     console.print(table)
     console.print("targets: replay >= 50,000 records/s, verification >= 200,000 records/s")
+    console.print(steal.summary())
     # What the workers would do on free cores: a replay takes at least the CPU time of its
     # busiest process (the parent linking, or a worker reading and canonicalising) and at
     # least its total CPU time shared by the cores.

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from e2e_spans import CpuMeter, breakdown
+from proc import StealMeter
 from rich.console import Console
 from rich.table import Table
 
@@ -301,6 +302,7 @@ async def raw_figures(bootstrap: str, single: int, runs: int, concurrency: int) 
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    steal = StealMeter()
     keys = json.loads((STACK / "keys.json").read_text())
     publish_workflow(keys)
     results = []
@@ -353,6 +355,7 @@ async def main_async(args: argparse.Namespace) -> None:
     console.print(
         "targets: >= 300 runs/s with p99 <= 100 ms, a single run < 30 ms, >= 10x Temporal"
     )
+    console.print(steal.summary())
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from planner.app import MIGRATIONS
 from planner.lifecycle import DefinitionService
 from planner.runner import Topics
 from planner.versions import Action
-from proc import process_cpu_s
+from proc import StealMeter, process_cpu_s
 
 from agentbus.bus import unit_factory
 from agentbus.http import run_async
@@ -316,6 +316,7 @@ async def main() -> None:
         "--database-url", default=None, help="an empty PostgreSQL database (default: SQLite)"
     )
     args = parser.parse_args()
+    steal = StealMeter()
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         raw = await raw_hop(args.bootstrap, args.runs * 11)
         planner = await planner_runs(
@@ -326,6 +327,7 @@ async def main() -> None:
     print(raw)
     print(planner)
     print("target: >= 300 runs/s")
+    print(steal.summary())
     await delete_created_topics(args.bootstrap)  # run after run, a broker slows down
 
 
