@@ -15,7 +15,7 @@ from contracts.errors import (
     MessageParseError,
     UnknownEventTypeError,
 )
-from contracts.events import TaskSubmitted
+from contracts.events import ModelResponded, TaskSubmitted
 from contracts.registry import all_events
 from contracts.samples import SAMPLE_RUN_ID, SAMPLE_TASK_ID, SAMPLE_TENANT_ID, all_samples, sample
 
@@ -141,3 +141,33 @@ def test_samples_cover_every_registered_type() -> None:
     samples = all_samples()
     assert set(samples) == set(all_events())
     assert all(isinstance(s, Event) for s in samples.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (b"not json", "value is not JSON"),
+        (b"\xff\xfe", "value is not JSON"),
+        (b"[1, 2]", "got list"),
+        (b'"text"', "got str"),
+        (b"null", "got NoneType"),
+        (None, "got NoneType"),
+    ],
+)
+def test_a_parse_error_says_what_the_value_is(value: bytes | None, says: str) -> None:
+    with pytest.raises(MessageParseError, match=says):
+        decode(good_headers(), value)
+
+
+def test_a_value_that_is_not_json_is_a_parse_error_whatever_its_type_says() -> None:
+    with pytest.raises(MessageParseError, match="not JSON"):
+        decode(good_headers("agentbus.task.exploded.v1"), b"{oops")
+
+
+def test_a_whole_record_rule_broken_is_a_contract_violation() -> None:
+    # ModelResponded's own rule (exactly one of content and error) has no field path.
+    reply = sample(ModelResponded).model_dump(mode="json")
+    reply["content"], reply["error"] = None, None
+    headers = good_headers("agentbus.model.responded.v1")
+    with pytest.raises(ContractViolationError, match="exactly one of content and error"):
+        decode(headers, json.dumps(reply).encode())
