@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 
 from agentbus.bus import BusSettings, unit_factory
 from agentbus.bus.admin import wait_for_leaders
-from agentbus.http import run_async
+from agentbus.http import run_async, settle_heap
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
 from contracts.topics import topic, topic_configs
@@ -178,6 +178,9 @@ async def ingest(bootstrap: str, name: str, count: int, url: str, key: str) -> i
         checkpoint_interval_s=3600,
     )
     service = create_app(settings)
+    # What the service process does once started (`agentbus.http.run_service`): without
+    # it the collector re-scans this process's long-lived heap, half of the CPU here.
+    settle_heap()
     await service.bus.start()
     try:
         while True:

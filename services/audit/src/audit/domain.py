@@ -16,6 +16,7 @@ from .chain import entry
 __all__ = [
     "AUDIT_EVENT_TYPE",
     "IndexedFields",
+    "entry_data",
     "entry_from_envelope",
     "indexed_fields",
     "with_trace_id",
@@ -38,8 +39,18 @@ class IndexedFields:
     occurred_at: datetime
 
 
-def entry_from_envelope(envelope: Envelope[AuditRecorded], seq: int) -> bytes:
-    """The chain entry (JCS) of a validated audit envelope at position `seq`."""
+def entry_data(envelope: Envelope[AuditRecorded]) -> dict[str, Any]:
+    """The record's JSON data as the chain entry holds it (with the envelope's trace id)."""
+    return with_trace_id(envelope.data.model_dump(mode="json"), envelope.traceparent)
+
+
+def entry_from_envelope(
+    envelope: Envelope[AuditRecorded], seq: int, data: dict[str, Any] | None = None
+) -> bytes:
+    """The chain entry (JCS) of a validated audit envelope at position `seq`.
+
+    `data` is `entry_data(envelope)` when the caller already has it (one dump per record).
+    """
     return entry(
         seq=seq,
         tenant_id=envelope.tenantid,
@@ -48,7 +59,7 @@ def entry_from_envelope(envelope: Envelope[AuditRecorded], seq: int) -> bytes:
         source=envelope.source,
         time=envelope.time.isoformat(),
         run_id=envelope.runid,
-        data=with_trace_id(envelope.data.model_dump(mode="json"), envelope.traceparent),
+        data=entry_data(envelope) if data is None else data,
     )
 
 

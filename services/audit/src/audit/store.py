@@ -20,7 +20,7 @@ from contracts.envelope import Envelope
 from contracts.events.audit import AuditRecorded
 
 from .chain import GENESIS, Checkpoint, Link, link_hash
-from .domain import entry_from_envelope, indexed_fields
+from .domain import entry_data, entry_from_envelope, indexed_fields
 from .tables import AuditCheckpoint, AuditRecord, ChainHead
 
 __all__ = ["AuditRepository", "CheckpointRepository", "QueryFilter"]
@@ -105,9 +105,10 @@ class AuditRepository(TenantRepository[AuditRecord]):
     async def append(self, envelope: Envelope[AuditRecorded]) -> Link:
         """Add `envelope` as the next link of this tenant's chain (written at commit)."""
         seq, prev = await self._lock_head()
-        body = entry_from_envelope(envelope, seq + 1)
+        data = entry_data(envelope)
+        body = entry_from_envelope(envelope, seq + 1, data)
         digest = link_hash(prev, body)
-        fields = indexed_fields(envelope.data.model_dump(mode="json"), envelope.runid)
+        fields = indexed_fields(data, envelope.runid)
         _pending(self.session).append(
             {
                 "tenant_id": self.tenant_id,
