@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Tracer
 
 from agentbus.storage import DuplicateEventError, UnitOfWork, UnitOfWorkFactory
-from agentbus.telemetry import bind_log_context, context_from_traceparent
-from contracts.envelope import Envelope, decode, headers_to_dict
+from contracts.envelope import Envelope, decode
 from contracts.errors import ContractError
 
 from .batches import BatchSettler
@@ -23,6 +21,7 @@ from .errors import UnexpectedEventTypeError
 from .failures import DeadLetterer
 from .group import GroupCommit
 from .io import SETTLED, IoContext, IoHandler, idempotency_key
+from .observed import Observed, observe
 from .outcomes import Handler, Outcome, Route, log_duplicate
 from .records import InboundRecord, last_header
 from .relay import OutboxRelay
@@ -231,37 +230,9 @@ class Processor:
             log_duplicate(record)
             raise
 
-    def observe(self, record: InboundRecord) -> ExitStack:
+    def observe(self, record: InboundRecord) -> Observed:
         """Log context and a consumer span continuing the producer's trace."""
-        attrs = headers_to_dict(record.headers)
-        stack = ExitStack()
-        stack.enter_context(
-            bind_log_context(
-                tenant_id=attrs.get("ce_tenantid"),
-                run_id=attrs.get("ce_runid"),
-                event_id=attrs.get("ce_id"),
-            )
-        )
-        stack.enter_context(
-            self.tracer.start_as_current_span(
-                f"{record.topic} process",
-                context=context_from_traceparent(attrs.get("ce_traceparent")),
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "process",
-                    "messaging.destination.name": record.topic,
-                    "messaging.destination.partition.id": str(record.partition),
-                    "messaging.kafka.offset": record.offset,
-                    "messaging.consumer.group.name": self.consumer_group,
-                    "messaging.message.id": attrs.get("ce_id", ""),
-                    "agentbus.tenant_id": attrs.get("ce_tenantid", ""),
-                    "agentbus.run_id": attrs.get("ce_runid", ""),
-                    "agentbus.event_type": attrs.get("ce_type", ""),
-                },
-            )
-        )
-        return stack
+        return observe(self.tracer, self.consumer_group, record)
 
     def count(self, outcome: Outcome) -> None:
         self._records.add(1, {"topic": self.topic, "outcome": outcome.value})

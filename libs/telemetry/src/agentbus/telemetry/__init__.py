@@ -1,6 +1,13 @@
 """Telemetry shared by agentbus services: OpenTelemetry set-up and JSON logs."""
 
-from .logs import JsonFormatter, bind_log_context, configure_logging, log_context
+from .logs import (
+    JsonFormatter,
+    bind_log_context,
+    configure_logging,
+    log_context,
+    pop_log_context,
+    push_log_context,
+)
 from .tracing import (
     Telemetry,
     TelemetrySettings,
@@ -20,5 +27,7 @@ __all__ = [
     "current_trace_id",
     "current_traceparent",
     "log_context",
+    "pop_log_context",
+    "push_log_context",
     "setup_telemetry",
 ]

@@ -7,13 +7,20 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 
-__all__ = ["JsonFormatter", "bind_log_context", "configure_logging", "log_context"]
+__all__ = [
+    "JsonFormatter",
+    "bind_log_context",
+    "configure_logging",
+    "log_context",
+    "pop_log_context",
+    "push_log_context",
+]
 
 _CONTEXT: ContextVar[dict[str, str]] = ContextVar("agentbus_log_context", default={})  # noqa: B039
 
@@ -26,12 +33,22 @@ def log_context() -> dict[str, str]:
 @contextmanager
 def bind_log_context(**fields: str | None) -> Iterator[None]:
     """Add ids to every log line written inside the block."""
-    merged = {**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}}
-    token = _CONTEXT.set(merged)
+    token = push_log_context(**fields)
     try:
         yield
     finally:
-        _CONTEXT.reset(token)
+        pop_log_context(token)
+
+
+def push_log_context(**fields: str | None) -> Token[dict[str, str]]:
+    """Add ids to every log line until `pop_log_context(token)` (for hand-written blocks)."""
+    merged = {**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}}
+    return _CONTEXT.set(merged)
+
+
+def pop_log_context(token: Token[dict[str, str]]) -> None:
+    """Undo the `push_log_context` that returned `token`."""
+    _CONTEXT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
