@@ -61,6 +61,8 @@ async def test_sigkill_mid_stream_leaves_valid_chains_with_every_record_once(
         "AUDIT_BUS__CONSUMER_GROUP": unique("audit"),
         "AUDIT_BUS__DATABASE_URL": database_url,
         "AUDIT_BUS__COMMIT_EVERY": "50",
+        # The broker's minimum: a killed member's partitions move 4 s sooner.
+        "AUDIT_BUS__SESSION_TIMEOUT_MS": "6000",
         # Small fetches: one transaction per 50 records, so the kill lands between them.
         "AUDIT_BUS__MAX_POLL_RECORDS": "50",
         "AUDIT_TOPIC": topic,

@@ -75,6 +75,8 @@ async def test_sigkill_mid_load_loses_nothing_and_applies_nothing_twice(
     env = {
         **os.environ,
         "GUARDRAIL_BUS__BOOTSTRAP_SERVERS": kafka_bootstrap,
+        # The broker's minimum: a killed member's partitions move 4 s sooner.
+        "GUARDRAIL_BUS__SESSION_TIMEOUT_MS": "6000",
         "GUARDRAIL_BUS__CONSUMER_GROUP": unique("guardrail"),
         "GUARDRAIL_BUS__DATABASE_URL": f"sqlite:///{database}",
         "GUARDRAIL_BUS__COMMIT_EVERY": "20",

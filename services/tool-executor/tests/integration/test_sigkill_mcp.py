@@ -36,6 +36,8 @@ def _env(tmp_path: Path, bootstrap: str, topics: dict[str, str], notes: Path) ->
     env.update(
         {
             "TOOL_EXECUTOR_BUS__BOOTSTRAP_SERVERS": bootstrap,
+            # The broker's minimum: a killed member's partitions move 4 s sooner.
+            "TOOL_EXECUTOR_BUS__SESSION_TIMEOUT_MS": "6000",
             "TOOL_EXECUTOR_BUS__DATABASE_URL": f"sqlite:///{tmp_path / 'executor.db'}",
             "TOOL_EXECUTOR_BUS__CONSUMER_GROUP": unique("te-kill-mcp"),
             "TOOL_EXECUTOR_BUS__AUTO_OFFSET_RESET": "earliest",
