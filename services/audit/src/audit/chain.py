@@ -26,6 +26,7 @@ __all__ = [
     "entry",
     "entry_parts",
     "link_hash",
+    "quoted",
     "verify_chain",
     "with_seq",
 ]
@@ -89,6 +90,11 @@ def _quote(text: str) -> bytes:
         _QUOTED.clear()
     found = _QUOTED[text] = json_string(text)
     return found
+
+
+def quoted(text: str) -> bytes:
+    """The JSON string of a text that repeats across records (a tenant, a source), cached."""
+    return _QUOTED.get(text) or _quote(text)
 
 
 def with_seq(head: bytes, seq: int, tail: bytes) -> bytes:

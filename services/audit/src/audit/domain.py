@@ -44,13 +44,9 @@ def entry_data(envelope: Envelope[AuditRecorded]) -> dict[str, Any]:
     return with_trace_id(envelope.data.model_dump(mode="json"), envelope.traceparent)
 
 
-def entry_from_envelope(
-    envelope: Envelope[AuditRecorded], seq: int, data: dict[str, Any] | None = None
-) -> bytes:
-    """The chain entry (JCS) of a validated audit envelope at position `seq`.
-
-    `data` is `entry_data(envelope)` when the caller already has it (one dump per record).
-    """
+def entry_from_envelope(envelope: Envelope[AuditRecorded], seq: int, data: dict[str, Any]) -> bytes:
+    """The chain entry (JCS) of a validated audit envelope at position `seq`, whose data
+    is `entry_data(envelope)` (dumped once per record: the query columns read it too)."""
     return entry(
         seq=seq,
         tenant_id=envelope.tenantid,
@@ -59,7 +55,7 @@ def entry_from_envelope(
         source=envelope.source,
         time=envelope.time.isoformat(),
         run_id=envelope.runid,
-        data=entry_data(envelope) if data is None else data,
+        data=data,
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from hashlib import sha256
 
-from .canonical import json_string
-from .chain import GENESIS, Chain, Link
+from .chain import GENESIS, Chain, Link, quoted
 from .domain import IndexedFields
 from .export import LINK_LINE
 from .prepare import Payload
@@ -42,10 +41,6 @@ def link_entries(
     return links, fields, ids
 
 
-# Tenants' JSON strings, which repeat on every line (orjson writes strings as JCS does).
-_TENANT_JSON: dict[str, bytes] = {}
-
-
 def link_lines(payloads: list[Payload | None], chain: Chain, times: dict[str, str]) -> list[bytes]:
     """The export lines (`export.link_line`) of the entries, in order, without making Links.
 
@@ -53,7 +48,6 @@ def link_lines(payloads: list[Payload | None], chain: Chain, times: dict[str, st
     """
     heads = chain.heads
     lines: list[bytes] = []
-    quoted = _TENANT_JSON
     for payload in payloads:
         if payload is None:
             continue
@@ -69,10 +63,6 @@ def link_lines(payloads: list[Payload | None], chain: Chain, times: dict[str, st
         digest = hasher.hexdigest()
         heads[owner] = (seq, digest)
         times[owner] = when
-        tenant = quoted.get(owner)
-        if tenant is None:
-            if len(quoted) >= 4096:
-                quoted.clear()
-            tenant = quoted[owner] = json_string(owner)
+        tenant = quoted(owner)
         lines.append(LINK_LINE % (digest.encode(), prev_hex, number, tenant, head, number, tail))
     return lines
