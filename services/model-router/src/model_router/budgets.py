@@ -83,6 +83,18 @@ def _take(shape: tuple[bool, bool, bool, bool]) -> Callable[[Insert], Any]:
     return build
 
 
+def _lock_counters(_insert: Insert) -> Any:
+    # Row locks in one order (ORDER BY sits below FOR UPDATE in the plan): two routers that
+    # hold the same tenant's month and day rows then queue instead of deadlocking.
+    c = _COUNTERS.c
+    return (
+        select(c.period)
+        .where(c.tenant_id == _TENANT, c.period.in_(bindparam("b_periods", expanding=True)))
+        .order_by(c.period)
+        .with_for_update()
+    )
+
+
 def _move_counters(_insert: Insert) -> Any:
     c = _COUNTERS.c
     return (
@@ -154,8 +166,9 @@ class BudgetRepository(TenantRepository[Reservation]):
             prepared(uow, _new_counters),
             params=[{"tenant_id": tenant, "period": p, **_ZERO} for p in (month, day)],
         )
-        # One statement checks and takes both periods: concurrent holds serialise on the row
-        # locks (PostgreSQL re-evaluates the WHERE after waiting; SQLite has one writer).
+        # One statement checks and takes both periods, on rows locked in a fixed order first:
+        # concurrent holds serialise on them (SQLite has one writer).
+        await self._lock([month, day])
         limited = (
             _usd(limits.month_usd),
             limits.month_tokens,
@@ -201,6 +214,7 @@ class BudgetRepository(TenantRepository[Reservation]):
         if held is None:
             return False
         held_usd, held_tokens, month, day = held
+        await self._lock([month, day])
         await self._move([month, day], -held_usd, -held_tokens, usd_nanos, tokens)
         return True
 
@@ -210,6 +224,15 @@ class BudgetRepository(TenantRepository[Reservation]):
             col(BudgetCounter.tenant_id) == self.tenant_id, col(BudgetCounter.period) == period
         )
         return (await self.session.exec(query)).first()
+
+    async def _lock(self, periods: list[str]) -> None:
+        """Lock these periods' counter rows, in period order (PostgreSQL; SQLite has one writer)."""
+        if self.uow.session.get_bind().dialect.name != "postgresql":
+            return
+        await self.session.exec(
+            prepared(self.uow, _lock_counters),
+            params={"b_tenant": self.tenant_id, "b_periods": periods},
+        )
 
     async def _move(
         self,

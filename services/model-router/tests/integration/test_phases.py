@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from decimal import Decimal
 
@@ -11,6 +13,7 @@ from model_router.config import BudgetConfig
 from model_router.domain import CallOutcome
 from model_router.store import BudgetRepository
 from model_router.tables import CallRecord
+from sqlalchemy import text
 from sqlmodel import select
 
 from ..conftest import chat, local_config
@@ -207,3 +210,42 @@ async def test_tokens_per_minute_limit_refuses_with_a_retry_hint(service_for, uo
     assert refused.retryable
     assert 0 <= refused.details["retry_after_s"] <= 60
     assert service.router.providers["local"].calls == {"local-a": 2}
+
+
+async def test_concurrent_holds_and_settlements_of_one_tenant_all_land(uow_factory):
+    # Many transactions at once take and settle holds on the same month and day rows. On
+    # PostgreSQL each locks both rows; read in heap order (bitmap scans, forced here, which
+    # the planner picks on its own once it has statistics) the order varies between
+    # snapshots, and without a fixed lock order some of them deadlock.
+    limits = BudgetConfig(day_usd=Decimal("100"), month_usd=Decimal("1000"))
+
+    @contextlib.asynccontextmanager
+    async def unit():
+        async with uow_factory("t1") as uow:
+            if uow.session.get_bind().dialect.name == "postgresql":
+                connection = await uow.session.connection()
+                await connection.execute(text("SET LOCAL enable_indexscan = off"))
+                await connection.execute(text("SET LOCAL enable_seqscan = off"))
+            yield uow
+
+    async def one(n: str) -> None:
+        async with unit() as uow:
+            hold = await BudgetRepository(uow).reserve(
+                f"req-{n}", usd_nanos=2_000, tokens=2, day="2026-11-21", month="2026-11",
+                limits=limits,
+            )  # fmt: skip
+            await uow.commit()
+        assert hold.ok
+        async with unit() as uow:
+            assert await BudgetRepository(uow).settle(f"req-{n}", usd_nanos=1_000, tokens=1)
+            await uow.commit()
+
+    for wave in range(10):  # bounded: 10 waves of 16
+        await asyncio.gather(*(one(f"{wave}-{n}") for n in range(16)))
+    async with uow_factory("t1") as uow:
+        budgets = BudgetRepository(uow)
+        for period in ("2026-11", "2026-11-21"):
+            counter = await budgets.spent(period)
+            assert counter is not None
+            assert (counter.usd_reserved_nanos, counter.usd_spent_nanos) == (0, 160_000)
+            assert (counter.tokens_reserved, counter.tokens_spent) == (0, 160)
