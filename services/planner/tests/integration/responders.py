@@ -50,6 +50,10 @@ class Responder:
             bootstrap_servers=self.bootstrap,
             group_id=unique("responder"),
             auto_offset_reset="earliest",
+            # Its group is its own (no one resumes from its offsets), and a commit at stop
+            # can hang when the session loop sat idle past the session timeout while another
+            # package's tests ran.
+            enable_auto_commit=False,
         )
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await self._consumer.start()
