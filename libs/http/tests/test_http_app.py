@@ -11,6 +11,7 @@ import jwt
 import pytest
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 
 from agentbus.http import (
     CurrentPrincipal,
@@ -96,6 +97,10 @@ def build_app(checks: dict[str, object]) -> object:
     @router.get("/boom")
     async def boom() -> None:
         raise RuntimeError("password=hunter2 leaked?")
+
+    @router.get("/busy")
+    async def busy() -> None:
+        raise OperationalError("UPDATE t", {}, RuntimeError("deadlock detected"))
 
     app.include_router(router)
     return app
@@ -224,6 +229,14 @@ async def test_not_found_method_and_internal_errors_are_json(client: httpx.Async
     assert boom.status_code == 500
     assert boom.json()["code"] == "internal"
     assert "hunter2" not in boom.text
+
+
+async def test_a_transient_database_error_is_a_503_to_retry(client: httpx.AsyncClient) -> None:
+    busy = await client.get("/v1/busy", headers={"X-API-Key": KEY})
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert busy.json()["code"] == "unavailable"
+    assert "UPDATE" not in busy.text  # no statement or parameters leave the service
 
 
 async def test_probes_and_openapi(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -101,7 +102,31 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+def _database_busy(exc: Exception) -> bool:
+    """A lost connection, a deadlock victim, a serialisation failure: the same request, sent
+    again, can succeed (the transaction was rolled back)."""
+    sa = sys.modules.get("sqlalchemy.exc")  # only a service with a database can raise these
+    if sa is None:
+        return False
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.OperationalError)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if _database_busy(exc):
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(getattr(exc, "orig", None) or exc).__name__,
+        )
+        return error_response(
+            503,
+            "unavailable",
+            "the database did not complete the request; nothing was changed, send it again",
+            headers={"Retry-After": "1"},
+        )
     log.error(
         "unhandled error on %s %s",
         request.method,
