@@ -163,3 +163,28 @@ async def test_a_handler_longer_than_max_poll_interval_keeps_the_group_membershi
     [loop] = bus.loops
     assert loop.revocations == 0, "the consumer was never dropped from its group"
     assert calls == [first.id], "handled once"
+
+
+async def test_records_prefetched_during_a_slow_batch_are_not_dropped(case, started, caplog):
+    # A batch of short handlers longer than a poll: aiokafka drops what it prefetched for a
+    # partition that is polled while paused (to fetch it again), so the loop must not poll
+    # paused partitions on every poll timeout while a batch runs.
+    caplog.set_level(logging.DEBUG, logger="aiokafka.consumer.fetcher")
+    calls: list[str] = []
+
+    async def slowish(envelope: Envelope[Any], uow: UnitOfWork) -> None:
+        await asyncio.sleep(0.03)  # ten per batch: 300 ms, three poll timeouts
+        calls.append(envelope.id)
+
+    bus = Bus(case.settings(max_poll_records=10), service="test")
+    bus.consumer(case.topic, event_types=TASK)(slowish)
+    sent = [keyed(f"r{i}", f"t{i}") for i in range(40)]
+    await produce(case.bootstrap, case.topic, [raw_record(e) for e in sent])
+    await started(bus)
+
+    async def done() -> bool:
+        return len(calls) == 40
+
+    await eventually(done, timeout_s=60, what="40 records")
+    assert sorted(calls) == sorted(e.id for e in sent)
+    assert "Not returning fetched records" not in caplog.text
