@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry import metrics
@@ -40,12 +42,34 @@ def load_signer(settings: SigningSettings) -> CheckpointSigner:
                 f"no signing key: set AUDIT_SIGNING__PRIVATE_KEY (audit keygen) or create {path}"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        # 0600 from the start: the seed is never readable by anyone else, not even briefly.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if _create_key_file(path):
+            log.warning(
+                "created a new checkpoint signing key", extra={"fields": {"path": str(path)}}
+            )
+    return CheckpointSigner(load_private_key(path.read_text()))
+
+
+def _create_key_file(path: Path) -> bool:
+    """Put a new key at `path` whole or not at all; False if another process got there first.
+
+    Replicas started together share the file: one that found it half-written would fail to
+    start, so the key is written to a private temporary file and then linked into place
+    (atomic, and refused when the path exists).
+    """
+    # mkstemp: 0600 from the start, the seed is never readable by anyone else.
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(generate_private_key() + "\n")
-        log.warning("created a new checkpoint signing key", extra={"fields": {"path": str(path)}})
-    return CheckpointSigner(load_private_key(path.read_text()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temporary)
 
 
 @dataclass
