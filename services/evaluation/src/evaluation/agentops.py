@@ -211,11 +211,14 @@ class AgentOps:
                 continue
             if rule.metric == "budget_used_fraction":
                 continue  # watched on usage.records (budget.py)
+            # The rule's row first, then its figures: a check that waited for another one's
+            # lock must read what that one committed. Figures read before the wait could be
+            # older than the state the other check left, and resolve a rule it just raised.
+            states = AlertStateRepository(uow)
+            state = await states.locked(rule.name)
             since = datetime.now(UTC) - timedelta(seconds=rule.window_s)
             seen = await figures(uow, workflow, rule.version, since)
             value = _metric(seen, rule.metric)
-            states = AlertStateRepository(uow)
-            state = await states.locked(rule.name)
             # Dead letters need no runs: a poisoned task may never start one.
             enough = rule.metric == "dlq_count" or seen.runs >= rule.min_runs
             crossed = value is not None and enough and value > rule.threshold
