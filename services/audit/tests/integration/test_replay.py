@@ -242,7 +242,9 @@ async def test_a_worker_that_fails_or_dies_fails_the_replay_with_its_cause(
 ) -> None:
     monkeypatch.setattr(replay_module, "MIN_PARALLEL_RECORDS", 0)
     topic = await audit_topic(3)
-    await produce_fast(kafka_bootstrap, topic, audit_records(300, runs=3, step_ms=1))
+    # Keys are run ids: 30 of them fill every partition (with 3, all landed on one partition
+    # one time in nine, and the replay then ran in one process, without workers to fail).
+    await produce_fast(kafka_bootstrap, topic, audit_records(300, runs=30, step_ms=1))
 
     def fails(*_: object) -> None:
         raise ValueError("a batch it cannot prepare")
