@@ -64,17 +64,17 @@ def entry_parts(
     """An entry's JCS bytes before and after its seq (known only once it is linked)."""
     # The keys are fixed ASCII names, written in sorted order; only the values vary.
     # Positional and flat: replay calls this once per record.
-    quoted = _QUOTED
+    cache = _QUOTED
     head = _HEAD % (
         canonical_json(data),
         _string(event_id),
         b"null" if run_id is None else _string(run_id),
     )
     tail = _TAIL % (
-        quoted.get(source) or _quote(source),
-        quoted.get(tenant_id) or _quote(tenant_id),
+        cache.get(source) or _quote(source),
+        cache.get(tenant_id) or _quote(tenant_id),
         _string(time),
-        quoted.get(event_type) or _quote(event_type),
+        cache.get(event_type) or _quote(event_type),
     )
     return head, tail
 

@@ -11,7 +11,14 @@ from sqlalchemy import BigInteger, and_, bindparam, delete, or_, update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col, select
 
-from agentbus.storage import Insert, TenantRepository, UnitOfWork, prepared, table_of
+from agentbus.storage import (
+    Insert,
+    TenantRepository,
+    UnitOfWork,
+    is_postgres,
+    prepared,
+    table_of,
+)
 from agentbus.storage.tables import utcnow
 
 from .config import BudgetConfig
@@ -227,7 +234,7 @@ class BudgetRepository(TenantRepository[Reservation]):
 
     async def _lock(self, periods: list[str]) -> None:
         """Lock these periods' counter rows, in period order (PostgreSQL; SQLite has one writer)."""
-        if self.uow.session.get_bind().dialect.name != "postgresql":
+        if not is_postgres(self.session.get_bind()):
             return
         await self.session.exec(
             prepared(self.uow, _lock_counters),

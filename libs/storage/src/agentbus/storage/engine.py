@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -28,8 +28,8 @@ def to_async_url(url: str) -> str:
     return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-def is_postgres(engine: AsyncEngine) -> bool:
-    """True when `engine` talks to PostgreSQL."""
+def is_postgres(engine: AsyncEngine | Engine | Connection) -> bool:
+    """True when `engine` (or a session's bind) talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
 
 
