@@ -36,10 +36,14 @@ mapfile -t listed < <(cd "$HERE" && "$ROOT/.venv/bin/python" -c '
 import yaml
 for r in yaml.safe_load(open("kustomization.yaml"))["resources"]:
     print(r)')
+# (A lookup table, not `printf | grep -q`: grep -q exits at its first match, and under pipefail
+# printf's SIGPIPE would fail the check at random.)
+declare -A is_listed=()
+for name in "${listed[@]}"; do is_listed["$name"]=1; done
 for file in "$HERE"/base/*.yaml; do
   name="base/$(basename "$file")"
   [ "$name" = base/service-deployment.yaml ] && continue
-  printf '%s\n' "${listed[@]}" | grep -qx "$name" || die "$name is not listed in infra/k8s/kustomization.yaml"
+  [ -n "${is_listed[$name]:-}" ] || die "$name is not listed in infra/k8s/kustomization.yaml"
 done
 
 cd "$HERE"

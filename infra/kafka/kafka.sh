@@ -152,7 +152,10 @@ broker_pid() {
   pid="$(cat "$PID_FILE")"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   # Guards against a recycled pid that now belongs to some other program.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+  # (Read whole, not piped to grep -q, whose early exit would SIGPIPE tr under pipefail.)
+  local cmdline
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *kafka.Kafka* ]] || return 1
   echo "$pid"
 }
 
