@@ -3,8 +3,8 @@
 PII and secrets: precision, recall and F1 per entity type on the seeded corpus of
 bench/guardrail_corpus.py (valid values, checksum-failing lookalikes, clean text).
 Injection: precision, recall and false-positive rate on the labelled prompt-injection set
-(read in place from ../shared/data/prompt-injection/data.jsonl, never copied), overall and
-for the benign role-play prompts.
+(JSON Lines of {"text", "label"}, read in place and never copied: --injection-data, or
+INJECTION_DATA for `make eval-guardrail`), overall and for the benign role-play prompts.
 """
 
 from __future__ import annotations
