@@ -61,7 +61,7 @@ test-deps: ## Debian tools the suite drives: headless chromium (audit report), k
 test: sync kafka-up pg-up check-schemas test-deps ## the whole suite against a real broker and databases
 	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \
 	KAFKA_BOOTSTRAP_SERVERS=$$(infra/kafka/kafka.sh bootstrap) \
-	  $(RUN) pytest -p no:cacheprovider -m "not heavy" $(PYTEST_ARGS)
+	  $(RUN) pytest -p no:cacheprovider -m "not heavy" --durations=15 $(PYTEST_ARGS)
 
 test-heavy: sync kafka-up pg-up ## long end-to-end runs: AGENTBUS_E2E_RUNS runs through 2 replicas, kills, broker restart
 	AGENTBUS_TEST_POSTGRES_URL=$$(infra/postgres/pg.sh url) \

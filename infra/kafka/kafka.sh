@@ -63,7 +63,7 @@ apt_install() {
 
 java_major() {
   java -XshowSettings:properties -version 2>&1 |
-    awk -F'= ' '/java.specification.version/ {print $2; exit}' | cut -d. -f1
+    awk -F'= ' '/java.specification.version/ && !seen++ {print $2}' | cut -d. -f1
 }
 
 ensure_java() {

@@ -182,28 +182,6 @@ class Harness:
         return found
 
 
-async def read_events(bootstrap: str, topic: str, *, until: float) -> list[Envelope[Any]]:
-    """Every event on `topic` read within `until` seconds (the topic's whole content)."""
-    import asyncio
-    import time
-
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    out: list[Envelope[Any]] = []
-    try:
-        end = time.monotonic() + until
-        while time.monotonic() < end:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                out.extend(decode(r.headers, r.value) for r in records)
-            await asyncio.sleep(0)
-    finally:
-        await consumer.stop()
-    return out
-
-
 async def wait_events(
     bootstrap: str, topic: str, count: int, *, timeout_s: float = 30.0, settle_s: float = 1.0
 ) -> list[Envelope[Any]]:

@@ -30,7 +30,7 @@ from evaluation.settings import (
 )
 
 from agentbus.http.testing import serving
-from agentbus.testing import create_topics, unique
+from agentbus.testing import create_topics, read_to_end, unique
 from contracts.envelope import Envelope, decode, encode, new_envelope
 from contracts.events.run import RunCompleted, RunFailed, RunStarted
 from contracts.events.task import TaskCompleted, TaskFailed, TaskSubmitted
@@ -251,22 +251,9 @@ async def fake_planner(bootstrap: str, prefix: str, answer: Answer) -> AsyncIter
         await planner.stop()
 
 
-async def read_events(bootstrap: str, topic: str, *, timeout_s: float = 3.0) -> list[Envelope[Any]]:
-    """Every record on a topic so far (reads until the end, then stops)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[Envelope[Any]] = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
-            if not batch:
-                return found
-            for records in batch.values():
-                found.extend(decode(r.headers, r.value) for r in records)
-    finally:
-        await consumer.stop()
+async def read_events(bootstrap: str, topic: str) -> list[Envelope[Any]]:
+    """Every event on a topic so far (up to its end offsets when called)."""
+    return [decode(r.headers, r.value) for r in await read_to_end(bootstrap, topic)]
 
 
 def jsonl(*cases: dict[str, Any]) -> str:

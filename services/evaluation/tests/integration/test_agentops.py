@@ -200,7 +200,7 @@ async def _count(receiver: Receiver, n: int) -> bool:
 
 
 async def _production_run_ids(bootstrap: str, prefix: str) -> list[str]:
-    events = await read_events(bootstrap, f"{prefix}runs.events", timeout_s=1)
+    events = await read_events(bootstrap, f"{prefix}runs.events")
     return sorted(
         {e.data.run_id for e in events if e.data.task_id.startswith("prod")},
     )

@@ -1,7 +1,7 @@
 """Test support for agentbus: a real broker, real databases, bounded waits."""
 
 from .broker import docker_available, kafka_bootstrap_servers, repo_root
-from .kafka import consume, create_topics, produce, raw_record, unique
+from .kafka import consume, create_topics, produce, raw_record, read_to_end, unique
 from .ports import free_port
 from .waiting import eventually
 
@@ -14,6 +14,7 @@ __all__ = [
     "kafka_bootstrap_servers",
     "produce",
     "raw_record",
+    "read_to_end",
     "repo_root",
     "unique",
 ]

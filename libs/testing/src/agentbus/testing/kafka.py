@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -17,7 +17,15 @@ from agentbus.bus.admin import wait_for_leaders
 from contracts.envelope import Envelope, encode
 from contracts.topics import DLQ_SUFFIX, dlq_max_message_bytes
 
-__all__ = ["consume", "create_topics", "delete_created_topics", "produce", "raw_record", "unique"]
+__all__ = [
+    "consume",
+    "create_topics",
+    "delete_created_topics",
+    "produce",
+    "raw_record",
+    "read_to_end",
+    "unique",
+]
 
 _CREATED: set[str] = set()
 """Topics this process created through `create_topics`; deleted when the session ends."""
@@ -126,6 +134,46 @@ async def consume(
         return found
     finally:
         await consumer.stop()
+
+
+async def read_to_end(
+    bootstrap: str, topic: str, *, timeout_s: float = 30.0
+) -> list[ConsumerRecord[Any, Any]]:
+    """Every record of `topic` up to the end offsets it has now; fails after `timeout_s`.
+
+    Stops at known offsets, not after a quiet spell: a first fetch slower than the spell
+    (a loaded machine) would otherwise read nothing and pass for an empty topic.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    numbers = [p["partition"] for t in described if t["topic"] == topic for p in t["partitions"]]
+    if not numbers:
+        raise LookupError(f"{topic}: no such topic")
+    partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    found: list[ConsumerRecord[Any, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{topic}: not read to its end in {timeout_s}s")
+            batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for tp, records in batches.items():
+                found.extend(r for r in records if r.offset < ends[tp])
+        return found
+    finally:
+        # Without a group, stop() may re-raise the CancelledError of its own commit task.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
 
 
 async def delete_created_topics(bootstrap: str, timeout_s: float = 30.0) -> int:
