@@ -38,7 +38,8 @@ from proc import StealMeter
 from rich.console import Console
 from rich.table import Table
 
-from agentbus.testing import free_port
+from agentbus.testing import create_topics, free_port
+from agentbus.testing.kafka import delete_created_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "var" / "stack"
@@ -269,8 +270,11 @@ async def raw_figures(bootstrap: str, single: int, runs: int, concurrency: int) 
         auto_offset_reset="earliest",
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
     )
+    # Created up front with six partitions like the bus topics (not by the first send), and
+    # deleted at the end, as the other benches do.
+    await create_topics(bootstrap, [topic], partitions=6)
     await producer.start()
-    await producer.send_and_wait(topic, b"warm")  # creates the topic (auto-create)
+    await producer.send_and_wait(topic, b"warm")
     await consumer.start()
     waiting: dict[bytes, asyncio.Future[float]] = {}
 
@@ -296,6 +300,7 @@ async def raw_figures(bootstrap: str, single: int, runs: int, concurrency: int) 
         reader.cancel()
         await producer.stop()
         await consumer.stop()
+        await delete_created_topics(bootstrap)
 
 
 # main ----------------------------------------------------------------------------------------
