@@ -29,7 +29,7 @@ import httpx
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agentbus.testing import free_port
+from agentbus.testing import free_port, read_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -437,32 +437,10 @@ async def stop(consumer: AIOKafkaConsumer) -> None:
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[dict[str, str], bytes]]:
     """Every record of `topic` up to its current end (headers decoded, value raw)."""
-
-    async def read() -> list[tuple[dict[str, str], bytes]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
-            if not partitions:
-                return []
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            records: list[tuple[dict[str, str], bytes]] = []
-            deadline = time.monotonic() + 60
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"reading {topic} took over 60 s")
-                batch = await consumer.getmany(timeout_ms=500)
-                for items in batch.values():
-                    for r in items:
-                        headers = {k: v.decode(errors="replace") for k, v in r.headers}
-                        records.append((headers, r.value or b""))
-            return records
-        finally:
-            await stop(consumer)
-
-    return asyncio.run(read())
+    records = asyncio.run(read_to_end(bootstrap, topic, timeout_s=60))
+    return [
+        ({k: v.decode(errors="replace") for k, v in r.headers}, r.value or b"") for r in records
+    ]
 
 
 def topics_with_records(bootstrap: str, suffix: str) -> dict[str, int]:
