@@ -9,7 +9,7 @@ RUN := $(UV) run --locked
         up down ps logs bench-e2e test-heavy
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 sync: ## install Python (uv) and every workspace package into .venv
 	$(UV) sync --locked --all-packages
