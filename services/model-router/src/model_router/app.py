@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from agentbus.bus import Bus
 from agentbus.bus.background import BackgroundLoop
-from agentbus.http import run_service, service_http_app
-from agentbus.telemetry import Telemetry, configure_logging, setup_telemetry
+from agentbus.http import service_http_app
+from agentbus.telemetry import Telemetry, setup_telemetry
 
 from .api import api_router
 from .breaker import BreakerBoard
@@ -21,7 +21,7 @@ from .router import RetrySettings, Router
 from .service import CallSettings, RouterService
 from .settings import ModelRouterSettings
 
-__all__ = ["build_router", "create_app", "main", "routing_config"]
+__all__ = ["SERVICE", "build_router", "create_app", "provider_secrets", "routing_config"]
 
 SERVICE = "model-router"
 
@@ -129,10 +129,3 @@ def create_app(settings: ModelRouterSettings | None = None) -> FastAPI:
     app.state.bus = bus
     app.state.service = service
     return app
-
-
-def main() -> None:
-    """Console script `model-router`: serve Kafka and HTTP until SIGTERM."""
-    settings = ModelRouterSettings()
-    configure_logging(SERVICE, settings.log_level)
-    run_service(create_app(settings), settings.http)
