@@ -6,20 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, RoutingConfig, default_config, load_config
+from agentbus.http import run_service
+from agentbus.telemetry import configure_logging
+
+from .app import SERVICE, create_app, provider_secrets, routing_config
+from .config import ConfigError, RoutingConfig
 from .settings import ModelRouterSettings
 
 __all__ = ["main", "validate_config"]
 
 
-def validate_config(path: Path | None, secrets: set[str]) -> tuple[RoutingConfig, list[str]]:
-    """The parsed configuration and what it lacks to call its providers.
+def validate_config(settings: ModelRouterSettings) -> tuple[RoutingConfig, list[str]]:
+    """The routing configuration the service would load, and what it lacks to call providers.
 
     ConfigError (every problem with its location) when the file is not a valid routing
     configuration; the second value names each deployment whose `api_key_ref` is not among
-    `secrets` (such a deployment answers 401 from its provider at run time).
+    the configured secrets (such a deployment answers 401 from its provider at run time).
     """
-    config = default_config() if path is None else load_config(path)
+    config, secrets = routing_config(settings), provider_secrets(settings)
     missing = [
         f"deployments.{d.id}: secret {d.api_key_ref!r} is not set "
         f"(MODEL_ROUTER_SECRETS__{d.api_key_ref} or a file in MODEL_ROUTER_SECRETS_DIR)"
@@ -51,21 +55,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = ModelRouterSettings()
     if args.command == "validate-config":
-        raise SystemExit(_validate(args.file or settings.routing_config, settings))
-    from agentbus.http import run_service
-    from agentbus.telemetry import configure_logging
-
-    from .app import SERVICE, create_app
-
+        if args.file is not None:
+            settings = settings.model_copy(update={"routing_config": args.file})
+        raise SystemExit(_validate(settings))
     configure_logging(SERVICE, settings.log_level)
     run_service(create_app(settings), settings.http)
 
 
-def _validate(path: Path | None, settings: ModelRouterSettings) -> int:
-    from .app import provider_secrets
-
+def _validate(settings: ModelRouterSettings) -> int:
+    path = settings.routing_config
     try:
-        config, missing = validate_config(path, set(provider_secrets(settings)))
+        config, missing = validate_config(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1

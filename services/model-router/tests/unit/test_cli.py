@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from model_router.cli import main, validate_config
 from model_router.config import ConfigError
+from model_router.settings import ModelRouterSettings
+from pydantic import SecretStr
 
 GOOD = """
 version: 1
@@ -38,7 +40,9 @@ def test_help_lists_the_commands_and_serves_nothing(capsys: pytest.CaptureFixtur
 def test_a_valid_file_with_its_secret_passes(tmp_path: Path):
     path = tmp_path / "routing.yaml"
     path.write_text(GOOD)
-    config, missing = validate_config(path, {"openai"})
+    config, missing = validate_config(
+        ModelRouterSettings(routing_config=path, secrets={"openai": SecretStr("k")})
+    )
     assert missing == []
     assert [d.id for d in config.deployments] == ["gpt", "echo"]
 
@@ -46,7 +50,7 @@ def test_a_valid_file_with_its_secret_passes(tmp_path: Path):
 def test_a_missing_secret_is_named_with_its_deployment(tmp_path: Path):
     path = tmp_path / "routing.yaml"
     path.write_text(GOOD)
-    _, missing = validate_config(path, set())
+    _, missing = validate_config(ModelRouterSettings(routing_config=path))
     assert len(missing) == 1
     assert missing[0].startswith("deployments.gpt: secret 'openai' is not set")
 
@@ -55,7 +59,9 @@ def test_an_invalid_file_names_the_place_of_each_problem(tmp_path: Path):
     path = tmp_path / "routing.yaml"
     path.write_text(GOOD.replace("[gpt, echo]", "[gpt, nope]"))
     with pytest.raises(ConfigError, match=r"unknown deployment 'nope'"):
-        validate_config(path, {"openai"})
+        validate_config(
+            ModelRouterSettings(routing_config=path, secrets={"openai": SecretStr("k")})
+        )
 
 
 def test_the_command_exits_1_on_problems_and_0_when_clean(
