@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-__all__ = ["cli"]
+__all__ = ["approvals", "cli"]
 
 cli = typer.Typer(help=__doc__, no_args_is_help=False, add_completion=False)
 
@@ -138,3 +138,14 @@ def delegate(
         {"to": to, "comment": comment},
     )
     typer.echo(f"{result['approval_id']}: vote delegated to {result['delegate']}")
+
+
+# `agentbus approvals ...`: the same commands in the agentbus CLI (an `agentbus.cli` entry
+# point), without `serve`.
+approvals = typer.Typer(
+    help="approvals: pending requests, and approving, rejecting or delegating them",
+    no_args_is_help=True,
+    add_completion=False,
+)
+for _command in (pending, show, approve, reject, delegate):
+    approvals.command()(_command)

@@ -1,16 +1,28 @@
-"""The `approval` CLI against the real HTTP API: list, show, approve, reject's error."""
+"""The `approval` CLI against the real HTTP API: list, show, approve, reject's error.
+
+The same commands are `agentbus approvals ...` (an entry point of the agentbus CLI).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+import typer
 from approval.cli import cli
 from typer.testing import CliRunner
+
+from agentbus.bus.cli import app as agentbus
 
 from .harness import approval_request, key_of, running
 
 
-async def test_cli_lists_shows_and_approves(kafka_bootstrap: str, sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "prefix"), [(cli, []), (agentbus, ["approvals"])], ids=["approval", "agentbus"]
+)
+async def test_cli_lists_shows_and_approves(
+    kafka_bootstrap: str, sqlite_url: str, command: typer.Typer, prefix: list[str]
+) -> None:
     async with running(kafka_bootstrap, sqlite_url) as h:
         request = approval_request()
         await h.send(request)
@@ -18,7 +30,9 @@ async def test_cli_lists_shows_and_approves(kafka_bootstrap: str, sqlite_url: st
         runner = CliRunner()
 
         def invoke(*args: str, who: str = "bob") -> tuple[int, str]:
-            result = runner.invoke(cli, [*args, "--url", h.url, "--api-key", key_of(who)])
+            result = runner.invoke(
+                command, [*prefix, *args, "--url", h.url, "--api-key", key_of(who)]
+            )
             return result.exit_code, result.output
 
         # The CLI is synchronous: run it off the loop that serves the API.

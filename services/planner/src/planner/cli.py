@@ -11,20 +11,29 @@ import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.table import Column, Table
 
 from .validation import DefinitionError, parse_definition
 from .versions import content_hash
 
-__all__ = ["app"]
+__all__ = ["app", "definitions", "runs", "tasks"]
 
 app = typer.Typer(help="agentbus planner: workflows, tasks and runs", no_args_is_help=False)
-definitions = typer.Typer(help="workflow definitions and their review lifecycle")
-runs = typer.Typer(help="runs: list, show, watch, cancel")
+definitions = typer.Typer(
+    help="workflow definitions: validate, draft, review, publish, deprecate, diff",
+    no_args_is_help=True,
+)
+runs = typer.Typer(help="runs: list, show, watch live, cancel", no_args_is_help=True)
+# `agentbus workflows|runs|tasks ...` are these groups (`agentbus.cli` entry points).
+tasks = typer.Typer(
+    help="tasks: submit one through the planner's HTTP ingress", no_args_is_help=True
+)
 app.add_typer(definitions, name="definitions")
 app.add_typer(runs, name="runs")
 console = Console()
 
+# A definition file that must exist: a missing one is a usage error, not a traceback.
+SourceFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 Url = Annotated[str, typer.Option("--url", envvar="PLANNER_URL", help="planner API base URL")]
 Key = Annotated[str, typer.Option("--api-key", envvar="PLANNER_API_KEY", help="API key")]
 _URL = "http://127.0.0.1:8081"
@@ -48,7 +57,9 @@ def serve() -> None:
 
 
 @app.command()
-def validate(files: list[Path]) -> None:
+def validate(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
     """Validate definition files offline; exit 1 and list every issue if any is invalid."""
     failed = False
     for path in files:
@@ -65,6 +76,9 @@ def validate(files: list[Path]) -> None:
             f"{content_hash(definition)}"
         )
     raise typer.Exit(1 if failed else 0)
+
+
+definitions.command("validate")(validate)
 
 
 def _client(url: str, key: str) -> httpx.Client:
@@ -89,7 +103,7 @@ def _call(url: str, key: str, method: str, path: str, **kwargs: Any) -> Any:
 
 
 @definitions.command("create")
-def create(file: Path, url: Url = _URL, api_key: Key = "") -> None:
+def create(file: SourceFile, url: Url = _URL, api_key: Key = "") -> None:
     """Store a definition file as a draft."""
     body = _call(url, api_key, "POST", "/v1/definitions", json={"source": file.read_text()})
     console.print_json(data=body)
@@ -163,20 +177,44 @@ def submit(
     console.print_json(data=_call(url, api_key, "POST", "/v1/tasks", json=body))
 
 
+tasks.command("submit")(submit)
+
+
 @runs.command("list")
 def list_runs(
-    url: Url = _URL, api_key: Key = "", workflow: str | None = None, status: str | None = None
+    url: Url = _URL,
+    api_key: Key = "",
+    workflow: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one run each")] = False,
 ) -> None:
     """List runs, newest first."""
-    params = {k: v for k, v in {"workflow": workflow, "status": status}.items() if v}
-    table = Table("run", "task", "workflow", "status", "created")
-    for r in _call(url, api_key, "GET", "/v1/runs", params=params):
+    params: dict[str, Any] = {"limit": limit}
+    params |= {k: v for k, v in {"workflow": workflow, "status": status}.items() if v}
+    found = _call(url, api_key, "GET", "/v1/runs", params=params)
+    if as_json:
+        for r in found:
+            typer.echo(json.dumps(r))
+        return
+    # Run ids whole (what `runs show` takes), status and time on one line; the task and
+    # workflow names wrap on a narrow terminal.
+    table = Table(
+        Column("run", no_wrap=True, min_width=36),
+        Column("task", overflow="fold", min_width=8),
+        Column("workflow", overflow="fold", min_width=8),
+        Column("status", no_wrap=True),
+        Column("created (UTC)", overflow="fold", min_width=10),
+        box=None,
+        pad_edge=False,
+    )
+    for r in found:
         table.add_row(
             r["run_id"],
             r["task_id"],
             f"{r['workflow']}@{r['version']}",
             r["status"],
-            r["created_at"],
+            r["created_at"][:19].replace("T", " "),
         )
     console.print(table)
 
