@@ -35,10 +35,17 @@ def serve() -> None:
     run(ApprovalSettings())
 
 
-def _call(method: str, url: str, key: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _call(
+    method: str,
+    url: str,
+    key: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
     with httpx.Client(base_url=url, timeout=10.0) as client:
         response = client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {key}"}
+            method, path, json=body, params=params, headers={"Authorization": f"Bearer {key}"}
         )
     try:
         payload = response.json() if response.content else {}
@@ -59,10 +66,15 @@ def pending(
     url: Url = "http://127.0.0.1:8085",
     run_id: Annotated[str | None, typer.Option(help="only this run")] = None,
     role: Annotated[str | None, typer.Option(help="only requests this role may approve")] = None,
+    min_age: Annotated[
+        float | None, typer.Option(min=0, help="only requests waiting at least this many seconds")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help="at most this many")] = None,
 ) -> None:
     """List pending requests, oldest first."""
-    params = "&".join(f"{k}={v}" for k, v in (("run_id", run_id), ("role", role)) if v)
-    rows = _call("GET", url, api_key, "/v1/approvals" + (f"?{params}" if params else ""))
+    wanted = {"run_id": run_id, "role": role, "min_age_s": min_age, "limit": limit}
+    params = {name: value for name, value in wanted.items() if value is not None}
+    rows = _call("GET", url, api_key, "/v1/approvals", params=params)
     for row in rows:
         typer.echo(
             f"{row['id']}  {row['status']}  needs {row['required_approvals']}  "

@@ -40,6 +40,14 @@ async def test_cli_lists_shows_and_approves(
         assert code == 0, out
         assert approval["id"] in out
         assert "Pay invoice 42" in out
+        # Filters: the role that may approve it, and how long it has waited.
+        code, out = await asyncio.to_thread(invoke, "pending", "--role", "finance")
+        assert code == 0, out
+        assert approval["id"] in out
+        for narrower in (["--role", "legal & compliance"], ["--min-age", "3600"]):
+            code, out = await asyncio.to_thread(invoke, "pending", *narrower)
+            assert code == 0, out
+            assert approval["id"] not in out
         code, out = await asyncio.to_thread(invoke, "show", approval["id"])
         assert code == 0, out
         assert '"payload_sha256"' in out
