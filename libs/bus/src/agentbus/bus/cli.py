@@ -40,8 +40,12 @@ dlq_app = typer.Typer(help="dead-letter topics", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
 # Packages add command groups through the `agentbus.cli` entry point (e.g. `agentbus audit`).
+# A group named without a command shows its help: a service's own CLI may serve by default
+# (`audit` in a container), but `agentbus audit` must never start a second audit service.
 for _group in entry_points(group="agentbus.cli"):
-    app.add_typer(_group.load(), name=_group.name)
+    app.add_typer(
+        _group.load(), name=_group.name, invoke_without_command=False, no_args_is_help=True
+    )
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
