@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -32,3 +34,15 @@ async def test_postgres_keeps_synchronous_commit_on(postgres_url: str):
         await engine.dispose()
     assert setting in {"on", "remote_write", "remote_apply"}
     assert fsync == "on"
+
+
+async def test_a_sqlite_file_in_a_missing_folder_gets_its_folder(tmp_path: Path):
+    # Every service's default database is ./var/<service>.db; a fresh clone has no ./var.
+    database = tmp_path / "var" / "nested" / "service.db"
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    finally:
+        await engine.dispose()
+    assert database.is_file()

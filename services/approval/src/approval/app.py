@@ -57,7 +57,6 @@ def create_app(
     settings: ApprovalSettings, *, telemetry: Telemetry | None = None
 ) -> ApprovalService:
     """Build the approval service from settings; nothing connects until it starts."""
-    _ensure_sqlite_dir(settings.bus.database_url)
     bus = Bus(settings.bus, service="approval", telemetry=telemetry, migrations=[MIGRATIONS])
     meters = ApprovalMetrics.create(telemetry.meter_provider if telemetry else None)
     outcomes = Outcomes(
@@ -126,12 +125,3 @@ def serve(settings: ApprovalSettings) -> None:
         run_service(create_app(settings, telemetry=telemetry).http, settings.http)
     finally:
         telemetry.shutdown()
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    # The default database lives in ./var; SQLite creates the file but not its folder.
-    from sqlalchemy.engine.url import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

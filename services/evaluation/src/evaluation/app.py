@@ -70,7 +70,6 @@ def create_app(
     settings: EvaluationSettings, *, telemetry: Telemetry | None = None
 ) -> EvaluationService:
     """Build the evaluation service from settings; nothing connects until it starts."""
-    _ensure_sqlite_dir(settings.bus.database_url)
     telemetry = telemetry or setup_telemetry("evaluation", settings.telemetry, set_global=False)
     bus = Bus(settings.bus, service="evaluation", telemetry=telemetry, migrations=[MIGRATIONS])
     topics = Topics(settings.topic_prefix)
@@ -162,12 +161,3 @@ def serve(settings: EvaluationSettings) -> None:
 
     configure_logging("evaluation", settings.log_level)
     run_service(create_app(settings).http, settings.http)
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    # The default database lives in ./var; SQLite creates the file but not its folder.
-    from sqlalchemy.engine.url import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

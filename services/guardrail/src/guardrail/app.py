@@ -10,7 +10,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry import metrics
-from sqlalchemy.engine.url import make_url
 
 from agentbus.bus import Bus
 from agentbus.guard import Guard, PolicyError, PolicyStore
@@ -42,7 +41,6 @@ class GuardrailService:
     async def start(self) -> None:
         """Validate every policy file, migrate, connect and consume."""
         self.checker.policies.validate_all()
-        _ensure_sqlite_dir(self.settings.bus.database_url)
         if self.settings.vault_master_key.get_secret_value() == DEV_VAULT_KEY:
             log.warning("GUARDRAIL_VAULT_MASTER_KEY is the development key; set a real one")
         await self.bus.start()
@@ -50,13 +48,6 @@ class GuardrailService:
     async def stop(self) -> None:
         """Stop the bus (offsets committed, relay drained)."""
         await self.bus.stop()
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a SQLite file (the default ./var/guardrail.db) if missing."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def create_app(

@@ -71,7 +71,6 @@ def run(argv: list[str] | None = None) -> int:
         from .app import create_app
 
         telemetry = setup_telemetry("tool-executor", settings.telemetry)
-        Path("var").mkdir(exist_ok=True)  # the default SQLite database lives there
         run_service(create_app(settings, telemetry=telemetry).http, settings.http)
         return 0
     action: Callable[[UnitOfWorkFactory], Awaitable[Any]] = {
@@ -83,8 +82,6 @@ def run(argv: list[str] | None = None) -> int:
         ("calls", "unknown"): lambda uow: _list_unknown(uow, args.tenant),
         ("calls", "resolve"): lambda uow: _resolve(uow, args),
     }[(args.command, args.action)]
-    if settings.bus.database_url.startswith("sqlite:///./var/"):
-        Path("var").mkdir(exist_ok=True)
     result = asyncio.run(_with_database(settings, action))
     if result is False:
         return 1

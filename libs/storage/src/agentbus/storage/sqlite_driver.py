@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -111,6 +112,8 @@ def one_hop_connector(database: str, **kwargs: Any) -> Callable[[], Awaitable[On
     """An `async_creator` for SQLAlchemy: opens `database` like `aiosqlite.connect`."""
 
     async def connect() -> OneHopConnection:
+        # SQLite creates the file but not its folder (every service's default is ./var/).
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
         connection = OneHopConnection(partial(sqlite3.connect, database, **kwargs), 64)
         connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own
         await connection
