@@ -72,7 +72,14 @@ class GenAiTelemetry:
 
     @contextmanager
     def call(self, spec: CallSpec, *, record_content: bool) -> Iterator[Span]:
-        """A CLIENT span named `chat {alias}` around one routed call."""
+        """A CLIENT span named `chat {alias}` around one routed call, current inside."""
+        span = self.start_call(spec, record_content=record_content)
+        with trace.use_span(span, end_on_exit=True):
+            yield span
+
+    def start_call(self, spec: CallSpec, *, record_content: bool) -> Span:
+        """The call's span, started but not current: a stream makes it current per step
+        (a context attached before a `yield` would be detached in another task's context)."""
         request = spec.request
         attributes: dict[str, str | float | int | bool] = {
             "gen_ai.operation.name": "chat",
@@ -87,10 +94,9 @@ class GenAiTelemetry:
         if record_content:
             last = request.messages[-1].content if request.messages else ""
             attributes["gen_ai.input.messages"] = mask(last)
-        with self.tracer.start_as_current_span(
+        return self.tracer.start_span(
             f"chat {spec.alias}", kind=SpanKind.CLIENT, attributes=attributes
-        ) as span:
-            yield span
+        )
 
     def finish(self, span: Span, result: CallResult, *, record_content: bool) -> None:
         """Stamp the outcome on the span and record the metrics."""

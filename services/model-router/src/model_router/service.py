@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
 from agentbus.storage import UnitOfWork, UnitOfWorkFactory
 
 from .calls import CallError, CallResult, CallSpec, Prepared, error_for, nanos
@@ -157,34 +161,50 @@ class RouterService:
         spec = prepared.spec
         assert prepared.plan is not None
         record_content = self.config.tenant(spec.tenant_id).record_content
-        with self.telemetry.call(spec, record_content=record_content) as span:
-            result: CallResult
-            try:
-                async for event in self.router.stream(prepared.plan, spec.request):
-                    if isinstance(event, Routed):
-                        result = CallResult(
-                            prepared, CallOutcome.OK, time.monotonic() - started, event
-                        )
-                        break
-                    if isinstance(event, StreamFailed):
-                        error = CallError(
-                            "model.stream_interrupted",
-                            f"the stream from {event.deployment.id} broke: {event.error.message}",
-                            retryable=True,
-                        )
-                        result = CallResult(
-                            prepared,
-                            CallOutcome.FAILED,
-                            time.monotonic() - started,
-                            event.partial,
-                            error=error,
-                        )
-                        break
-                    yield event
-            except RoutingFailedError as exc:
-                latency = time.monotonic() - started
-                result = CallResult(prepared, CallOutcome.FAILED, latency, error=error_for(exc))
-            self.telemetry.finish(span, result, record_content=record_content)
+        span = self.telemetry.start_call(spec, record_content=record_content)
+        current = trace.set_span_in_context(span)
+        events = self.router.stream(prepared.plan, spec.request)
+        result: CallResult
+        try:
+            while True:
+                # The span is current while the router works, never across a `yield`: the
+                # response may pull the next event from another task (another Context).
+                token = otel_context.attach(current)
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    raise RoutingFailedError([]) from None  # ended without a result
+                finally:
+                    otel_context.detach(token)
+                if isinstance(event, Routed):
+                    result = CallResult(prepared, CallOutcome.OK, time.monotonic() - started, event)
+                    break
+                if isinstance(event, StreamFailed):
+                    error = CallError(
+                        "model.stream_interrupted",
+                        f"the stream from {event.deployment.id} broke: {event.error.message}",
+                        retryable=True,
+                    )
+                    result = CallResult(
+                        prepared,
+                        CallOutcome.FAILED,
+                        time.monotonic() - started,
+                        event.partial,
+                        error=error,
+                    )
+                    break
+                yield event
+        except RoutingFailedError as exc:
+            latency = time.monotonic() - started
+            result = CallResult(prepared, CallOutcome.FAILED, latency, error=error_for(exc))
+        except BaseException as exc:  # the client went away, or a bug: the span still ends
+            if isinstance(exc, Exception):
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.end()
+            raise
+        self.telemetry.finish(span, result, record_content=record_content)
+        span.end()
         yield result
 
     async def release_stale_http_holds(self, uows: UnitOfWorkFactory, older_than_s: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -124,7 +125,8 @@ async def test_openai_client_plain_call(router_url, fake):
     assert Decimal(extension["cost_usd"]) == expected
 
 
-async def test_openai_client_streaming_is_metered(router_url, fake):
+async def test_openai_client_streaming_is_metered(router_url, fake, caplog):
+    caplog.set_level(logging.WARNING, logger="opentelemetry")
     async with client(router_url) as oa:
         stream = await oa.chat.completions.create(
             model="claude",
@@ -144,6 +146,9 @@ async def test_openai_client_streaming_is_metered(router_url, fake):
     assert (usage.prompt_tokens, usage.completion_tokens) == (PROMPT_TOKENS, COMPLETION_TOKENS)
     assert cost is not None
     assert float(cost) > 0
+    # The call's span is made current per step of the stream, never across a `yield` that
+    # the response resumes in another context ("Failed to detach context", per stream).
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")] == []
 
 
 async def test_stream_fallback_before_first_token_and_error_after(router_url, fake):

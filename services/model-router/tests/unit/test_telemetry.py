@@ -73,3 +73,27 @@ async def test_content_is_recorded_masked_only_when_the_tenant_says_so():
     assert "sk-abcdefghijklmnop" not in recorded
     assert recorded == mask(SECRET_PROMPT)
     assert "<email>" in recorded
+
+
+async def test_a_streamed_call_has_one_span_that_ends_with_its_usage():
+    service, spans, _ = build()
+    spec = CallSpec("t1", "r-stream", "fast", chat("stream this", temperature=0))
+    plan = service.router.plan("t1", "fast", spec.request)
+    events = [event async for event in service.stream(Prepared(spec, plan))]
+    result = events[-1]
+    (span,) = spans.get_finished_spans()
+    assert span.name == "chat fast"
+    assert span.attributes["gen_ai.usage.output_tokens"] == result.usage.completion_tokens
+    assert span.attributes["agentbus.outcome"] == "ok"
+    assert len(events) > 2  # the stream's own events came before the result
+
+
+async def test_a_stream_abandoned_by_its_reader_still_ends_its_span():
+    service, spans, _ = build()
+    spec = CallSpec("t1", "r-gone", "fast", chat("stream this", temperature=0))
+    plan = service.router.plan("t1", "fast", spec.request)
+    stream = service.stream(Prepared(spec, plan))
+    await anext(stream)
+    await stream.aclose()  # the HTTP client disconnected
+    (span,) = spans.get_finished_spans()
+    assert span.name == "chat fast"
