@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from agentbus.bus import OutboxRelay
-from agentbus.http import ApiError, Principal, not_found, require_roles
+from agentbus.http import ApiError, Principal, UtcDatetime, not_found, require_roles
 from agentbus.storage import UnitOfWorkFactory
 from contracts.audit import record
 from contracts.types import Actor, ActorKind
@@ -45,7 +44,7 @@ class RecordView(BaseModel):
     step_id: str | None
     action: str
     outcome: str
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     prev_hash: str
     hash: str
     entry: dict[str, Any] = Field(description="The canonical entry the hash covers")

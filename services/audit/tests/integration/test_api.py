@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,9 @@ async def test_queries_are_tenant_scoped_paginated_and_authenticated(
         assert {i["entry"]["tenant_id"] for i in seen} == {"acme"}
         assert [i["seq"] for i in seen] == sorted({i["seq"] for i in seen})
         assert {i["event_id"] for i in mine} == {e.id for e in acme}
+        # Times say their zone, UTC (SQLite hands them back naive); the filters need one too.
+        for item in seen:
+            assert datetime.fromisoformat(item["occurred_at"]).utcoffset() == timedelta(0), item
 
         theirs = (await http.get("/v1/audit", params={"limit": 1000}, headers=as_("gil"))).json()
         assert {i["entry"]["tenant_id"] for i in theirs["items"]} == {"globex"}

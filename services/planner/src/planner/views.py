@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agentbus.http import UtcDatetime
 from contracts.types import ErrorInfo, Identifier, Name, Version, WorkflowRef
 
 from .state import RunState, StepState
@@ -57,8 +57,8 @@ class StepView(BaseModel):
     id: str
     status: str
     attempt: int
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     duration_ms: int | None
     output: Any = None
     error: ErrorInfo | None = None
@@ -91,7 +91,7 @@ class RunSummary(BaseModel):
     status: str
     workflow: str
     version: str
-    created_at: datetime
+    created_at: UtcDatetime
 
     @classmethod
     def of(cls, row: RunRow) -> RunSummary:
@@ -118,8 +118,8 @@ class RunView(BaseModel):
     output: dict[str, Any] | None
     error: ErrorInfo | None
     failed_step: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     steps: list[StepView]
 
     @classmethod
@@ -157,7 +157,7 @@ class DefinitionView(BaseModel):
     author: str
     reviewer: str | None
     origin: str
-    updated_at: datetime
+    updated_at: UtcDatetime
     definition: dict[str, Any] | None = None
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ async def test_a_definition_goes_from_file_to_a_watched_and_cancelled_run(
         assert code == 0, out
         runs = [json.loads(line) for line in out.splitlines()]
         assert [r["run_id"] for r in runs] == [run_id]
+        assert datetime.fromisoformat(runs[0]["created_at"]).utcoffset() == timedelta(0)
         return bool(runs[0]["status"] == "running") and await _summarised(env, run_id)
 
     await eventually(waiting, what="the run to wait for its approval")

@@ -19,6 +19,7 @@ from .service import (
 )
 from .settings import ApiKeyEntry, HttpSettings, JwtSettings
 from .tracing import UNTRACED_PATHS, telemetry_config
+from .types import UtcDatetime
 
 __all__ = [
     "UNTRACED_PATHS",
@@ -35,6 +36,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "ReadinessCheck",
+    "UtcDatetime",
     "bus_lifespan",
     "bus_readiness_checks",
     "create_http_app",
