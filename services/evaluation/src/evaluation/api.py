@@ -10,7 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from agentbus.http import ApiError, CurrentPrincipal, Principal, not_found, require_roles
+from agentbus.http import (
+    ApiError,
+    CurrentPrincipal,
+    Principal,
+    as_utc,
+    not_found,
+    require_roles,
+)
 from agentbus.storage import UnitOfWork, UnitOfWorkFactory
 from contracts.types import Actor, ActorKind
 
@@ -137,7 +144,7 @@ def evaluation_router(
                     "version": r.version,
                     "status": r.status,
                     "passed": r.passed,
-                    "created_at": r.created_at.isoformat(),
+                    "created_at": as_utc(r.created_at).isoformat(),
                 }
                 for r in rows[:list_limit]
             ]

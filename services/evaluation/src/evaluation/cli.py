@@ -12,7 +12,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from .shadow import SHADOW_PREFIX
 
@@ -104,7 +104,7 @@ def _follow(url: str, key: str, evaluation_id: str, total: int, timeout_s: float
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     deadline = time.monotonic() + timeout_s
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task(f"evaluation {evaluation_id[:8]}", total=total)
+        task = progress.add_task(f"evaluation {evaluation_id}", total=total)
         while True:
             view = _call(url, key, "GET", f"/v1/evaluations/{evaluation_id}")
             progress.update(task, completed=view["done"])
@@ -151,6 +151,44 @@ def _print_evaluation(view: dict[str, Any]) -> None:
         console.print("[green]PASSED[/green] every threshold")
     for breach in view["breaches"]:
         console.print(f"[red]FAILED[/red] {escape(breach)}")
+    # What `compare` and `gate` take: the evaluation's id, the version's content hash.
+    console.print(
+        f"evaluation {view['evaluation_id']}  workflow {view['workflow']}@{view['version']} "
+        f"{view['content_hash']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("list")
+def list_evaluations(
+    ref: Annotated[
+        str | None, typer.Argument(help="WORKFLOW@VERSION (default: the most recent)")
+    ] = None,
+    url: Url = _URL,
+    key: Key = "",
+) -> None:
+    """Evaluations with their ids, newest first: of one version, or the most recent."""
+    params: dict[str, str] = {}
+    if ref is not None:
+        params["workflow"], params["version"] = _split(ref)
+    rows = _call(url, key, "GET", "/v1/evaluations", params=params)
+    table = Table(
+        Column("evaluation", no_wrap=True, min_width=32),
+        Column("workflow", overflow="fold"),
+        Column("status", no_wrap=True),
+        Column("passed", no_wrap=True),
+        Column("created (UTC)", overflow="fold", min_width=10),
+        box=None,
+        pad_edge=False,
+    )
+    for r in rows:
+        passed = {True: "yes", False: "no", None: "-"}[r["passed"]]
+        created = r["created_at"][:19].replace("T", " ")
+        table.add_row(
+            r["evaluation_id"], f"{r['workflow']}@{r['version']}", r["status"], passed, created
+        )
+    console.print(table)
 
 
 @app.command()

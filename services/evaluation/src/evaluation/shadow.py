@@ -79,8 +79,15 @@ class RecordedRuns:
             try:
                 response = await client.get(f"/v1/definitions/{workflow}/{version}")
                 response.raise_for_status()
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code == 404:
+                    raise ShadowError(
+                        f"the planner has no {workflow}@{version}: create the draft first"
+                    ) from exc
+                status = exc.response.status_code
+                raise ShadowError(f"planner definition API: HTTP {status}") from exc
             except httpx.HTTPError as exc:
-                raise ShadowError(f"planner definition API: {type(exc).__name__}") from exc
+                raise ShadowError(f"planner definition API: {type(exc).__name__}: {exc}") from exc
         steps = (response.json().get("definition") or {}).get("steps", [])
         return {s["id"]: s["tool"] for s in steps if s.get("type") == "tool" and "tool" in s}
 

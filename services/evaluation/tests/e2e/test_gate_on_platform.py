@@ -214,6 +214,12 @@ def test_the_gate_refuses_a_failing_version_and_publishes_the_fixed_one(
 
     view = latest_evaluation(stack, "1.0.1")
     assert view["passed"] is True
+    # What `compare` and `gate` take is printed whole: the id, the version's content hash.
+    assert f"evaluation {view['evaluation_id']}" in passing.stdout
+    assert view["content_hash"] in passing.stdout
+    listed = stack.cli("list", f"{WORKFLOW}@1.0.1")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert view["evaluation_id"] in listed.stdout
     for case in view["cases"]:  # (same prompts as 1.0.0: the router answers from its cache)
         assert case["latency_ms"] > 0
     # The refund step answered from the fixture: the shop was never asked to refund.
@@ -309,6 +315,9 @@ def test_shadow_evaluation_of_a_draft_on_recorded_production_runs(stack: Evaluat
             "planner", "POST", "/v1/definitions", body={"source": version_source(version, bug=bug)}
         )
         assert created.status_code == 201, created.text  # a draft: never submitted or approved
+    missing = stack.cli("shadow", f"{WORKFLOW}@9.9.9", "--from", "1.0.1", *compare)
+    assert missing.returncode != 0
+    assert f"no {WORKFLOW}@9.9.9: create the draft first" in missing.stdout + missing.stderr
     buggy = stack.cli("shadow", f"{WORKFLOW}@1.0.2", "--from", "1.0.1", *compare)
     print(buggy.stdout)
     assert buggy.returncode == 0, buggy.stdout + buggy.stderr

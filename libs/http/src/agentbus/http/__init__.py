@@ -19,7 +19,7 @@ from .service import (
 )
 from .settings import ApiKeyEntry, HttpSettings, JwtSettings
 from .tracing import UNTRACED_PATHS, telemetry_config
-from .types import UtcDatetime
+from .types import UtcDatetime, as_utc
 
 __all__ = [
     "UNTRACED_PATHS",
@@ -37,6 +37,7 @@ __all__ = [
     "PrincipalKind",
     "ReadinessCheck",
     "UtcDatetime",
+    "as_utc",
     "bus_lifespan",
     "bus_readiness_checks",
     "create_http_app",
