@@ -194,13 +194,20 @@ start_one() {
   log "$name started (pid $!, port $(port_of "$name"), log $logf)"
 }
 
+# Something listens on 127.0.0.1:$1 (bash's /dev/tcp: no extra tool).
+port_taken() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 wait_ready() {
   local name=$1 deadline pid
   deadline=$(($(date +%s) + READY_TIMEOUT))
-  until is_ready "$name"; do
+  # Ready means our process is alive and answers: not merely that something answers.
+  while true; do
     if ! pid=$(running_pid "$name"); then
       die_showing "$name exited before it was ready" "$(log_file "$name")"
     fi
+    is_ready "$name" && return 0
     if [ "$(date +%s)" -ge "$deadline" ]; then
       die_showing "$name (pid $pid) not ready on :$(port_of "$name") after ${READY_TIMEOUT}s" "$(log_file "$name")"
     fi
@@ -217,6 +224,14 @@ cmd_up() {
   ensure_keys
   ensure_evaluation_keys
   local name
+  # Before starting anything: a port another process holds would make that service exit
+  # while the other process answers its readiness probe.
+  for name in "${PROCESSES[@]}"; do
+    if ! running_pid "$name" >/dev/null && port_taken "$(port_of "$name")"; then
+      die "port $(port_of "$name") for $name is taken by another process (another \
+checkout's stack? 'ss -ltnp sport = :$(port_of "$name")' names it); stop it, then make up again"
+    fi
+  done
   for name in "${PROCESSES[@]}"; do start_one "$name"; done
   for name in "${PROCESSES[@]}"; do wait_ready "$name"; done
   log "all ready: make ps, make logs, make down"
