@@ -142,10 +142,10 @@ EOF
   esac
 }
 
-# Demo principals of tenant acme, minted once: keys.json holds the keys (mode 600),
-# api-keys.json only their SHA-256 digests, which every service reads.
+# Demo principals of tenant acme, each minted once: keys.json holds the keys (mode 600),
+# api-keys.json only their SHA-256 digests, which every service reads. A principal added
+# here later is minted on the next `make up`; the others keep their keys.
 ensure_keys() {
-  [ -s "$STACK_DIR/api-keys.json" ] && [ -s "$STACK_DIR/keys.json" ] && return 0
   (umask 077 && "$PY" - "$STACK_DIR" <<'PY'
 import hashlib, json, secrets, sys
 from pathlib import Path
@@ -156,18 +156,23 @@ principals = {
     "olivia": ["operator", "tool-admin", "auditor"],
     "rita": ["reviewer"],
     "dana": ["approver", "refunds-lead"],
+    "ada": ["admin"],  # the platform's administrator: e.g. a publish-gate override
 }
-keys = {subject: "ak_" + secrets.token_urlsafe(32) for subject in principals}
+path = state / "keys.json"
+keys = json.loads(path.read_text()) if path.exists() and path.stat().st_size else {}
+minted = [s for s in principals if s not in keys]
+keys |= {subject: "ak_" + secrets.token_urlsafe(32) for subject in minted}
 entries = [
     {"key_sha256": hashlib.sha256(keys[s].encode()).hexdigest(), "tenant": "acme",
      "subject": s, "roles": roles, "kind": "user"}
     for s, roles in principals.items()
 ]
-(state / "keys.json").write_text(json.dumps(keys, indent=2) + "\n")
+path.write_text(json.dumps(keys, indent=2) + "\n")
 (state / "api-keys.json").write_text(json.dumps(entries, indent=2) + "\n")
+if minted:
+    print(f"stack: minted demo API keys for {', '.join(minted)} in {path}", file=sys.stderr)
 PY
-  )
-  log "minted demo API keys in $STACK_DIR/keys.json"
+  ) || die "minting the demo API keys failed"
 }
 
 # The evaluation service's client keys (tenant -> key): olivia's, for the router and planner.
