@@ -75,6 +75,8 @@ def pending(
     wanted = {"run_id": run_id, "role": role, "min_age_s": min_age, "limit": limit}
     params = {name: value for name, value in wanted.items() if value is not None}
     rows = _call("GET", url, api_key, "/v1/approvals", params=params)
+    if not rows:
+        typer.echo("no pending approval requests match", err=True)
     for row in rows:
         typer.echo(
             f"{row['id']}  {row['status']}  needs {row['required_approvals']}  "
