@@ -74,6 +74,31 @@ def test_tenant_file_overrides_shared_default_and_reloads(tmp_path: Path) -> Non
         store.get("acme", "missing")
 
 
+@pytest.mark.parametrize(
+    ("tenant", "name"),
+    [
+        ("acme", "\x00"),
+        ("acme", "x" * 3000),
+        ("acme", "../_default/default"),
+        ("acme", ".hidden"),
+        ("\x00", "default"),
+        ("a" * 300, "default"),
+        ("../..", "default"),
+    ],
+    ids=["nul", "long-name", "traversal", "dot-file", "nul-tenant", "long-tenant", "up"],
+)
+def test_a_name_that_cannot_be_a_file_name_is_not_found(
+    tmp_path: Path, tenant: str, name: str
+) -> None:
+    # Names come from callers (an API path, an event): never an OSError, a 500 or a file
+    # outside the tenant's folder.
+    _write(tmp_path / "_default" / "default.yaml", 1, "mask")
+    store = PolicyStore(tmp_path, check_interval_s=0)
+    with pytest.raises(PolicyNotFoundError):
+        store.get(tenant, name)
+    assert store.source_of(tenant, name) is None
+
+
 def test_invalid_edit_keeps_the_last_good_version(tmp_path: Path) -> None:
     path = tmp_path / "acme" / "default.yaml"
     _write(path, 2, "mask")

@@ -46,8 +46,8 @@ class PolicyStore:
     def get(self, tenant_id: str, selector: str | None = None) -> CompiledPolicy:
         """The policy `name` or `name@version` for a tenant (the tenant default when None)."""
         name, _, version = (selector or DEFAULT_POLICY).partition("@")
-        if "/" in name or name.startswith(".") or "/" in tenant_id or tenant_id.startswith("."):
-            raise PolicyNotFoundError(f"invalid policy selector {selector!r}")
+        if not (_file_name(name) and _file_name(tenant_id)):
+            raise PolicyNotFoundError(f"invalid policy selector {selector!r}"[:200])
         for folder in (tenant_id, SHARED_DIR):
             path = self.root / folder / f"{name}.yaml"
             compiled = self._current(path)
@@ -62,8 +62,11 @@ class PolicyStore:
 
     def source_of(self, tenant_id: str, name: str) -> Path | None:
         """The file `get(tenant_id, name)` reads: the tenant's own, else the shared one."""
+        name = name.partition("@")[0]
+        if not (_file_name(name) and _file_name(tenant_id)):
+            return None
         for folder in (tenant_id, SHARED_DIR):
-            path = self.root / folder / f"{name.partition('@')[0]}.yaml"
+            path = self.root / folder / f"{name}.yaml"
             if path.exists():
                 return path
         return None
@@ -121,3 +124,14 @@ class PolicyStore:
         if policy.name != path.stem:
             raise PolicyError(f"{source}: name {policy.name!r} must match the file name")
         return policy
+
+
+def _file_name(part: str) -> bool:
+    """Whether a tenant id or policy name can be a file name here: no separator, no dot
+    file, no NUL byte, and short enough for any file system (names come from callers)."""
+    return (
+        0 < len(part.encode()) <= 200
+        and "/" not in part
+        and "\x00" not in part
+        and not part.startswith(".")
+    )
