@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
 from agentbus.storage import create_engine
 from agentbus.storage.migrations import upgrade
-from agentbus.storage.migrations.runner import VERSION_TABLE
+from agentbus.storage.migrations.runner import VERSION_TABLE, alembic_config
 from agentbus.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -135,3 +137,27 @@ async def test_a_failing_migration_leaves_the_schema_as_it_was(database_url: str
         await engine.dispose()
     assert "failing_half" not in tables, "the half-done revision rolled back"
     assert "agentbus_inbox" not in tables, "so did the bus's, applied in the same transaction"
+
+
+async def test_the_inbox_key_gains_the_tenant_and_keeps_its_rows(database_url: str):
+    # A database the previous release migrated (agentbus_0002), with a handled event.
+    engine = create_engine(database_url)
+    row = "INSERT INTO agentbus_inbox VALUES ('g', 'e-1', :t, 'topic', 0, 7, :at)"
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config([], c), "agentbus_0002"))
+            await conn.execute(text(row), {"t": "acme", "at": datetime.now(UTC)})
+            await conn.commit()
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            key = await conn.run_sync(lambda c: inspect(c).get_pk_constraint("agentbus_inbox"))
+            # Another tenant's event with the same id is its own event now.
+            await conn.execute(text(row), {"t": "globex", "at": datetime.now(UTC)})
+            await conn.commit()
+            kept = (
+                await conn.execute(text('SELECT tenant_id, "offset" FROM agentbus_inbox'))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert key["constrained_columns"] == ["consumer_group", "event_id", "tenant_id"]
+    assert sorted(tuple(r) for r in kept) == [("acme", 7), ("globex", 7)]

@@ -43,9 +43,11 @@ class InboxEntry(BusTable, table=True):
 
     __tablename__ = "agentbus_inbox"
 
+    # The tenant is part of the key: producers choose event ids, and one tenant's record
+    # must never make another tenant's record with the same id a duplicate.
     consumer_group: str = Field(primary_key=True, max_length=255)
     event_id: str = Field(primary_key=True, max_length=255)
-    tenant_id: str = Field(max_length=255, index=True)
+    tenant_id: str = Field(primary_key=True, max_length=255, index=True)
     topic: str = Field(max_length=255)
     partition: int
     offset: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -180,13 +180,14 @@ class UnitOfWork:
         return event_id in await self.handled_among(consumer_group, [event_id])
 
     async def handled_among(self, consumer_group: str, event_ids: Sequence[str]) -> set[str]:
-        """Which of `event_ids` the group has handled, in one query."""
+        """Which of `event_ids` the group has handled for this unit's tenant, in one query."""
         if not event_ids:
             return set()
         # A Core statement on the connection: the ORM's per-query work cost more than the
         # look-up itself, and every record of an I/O handler makes one.
         connection = await self.session.connection()
-        found = await connection.execute(_HANDLED, {"g": consumer_group, "ids": list(event_ids)})
+        params = {"g": consumer_group, "t": self.tenant_id, "ids": list(event_ids)}
+        found = await connection.execute(_HANDLED, params)
         return {row[0] for row in found}
 
     def publish(self, message: Any, *, topic: str | None = None) -> None:
@@ -308,6 +309,7 @@ class UnitOfWork:
 _INBOX: Any = InboxEntry.__table__  # type: ignore[attr-defined]
 _HANDLED = select(_INBOX.c.event_id).where(
     _INBOX.c.consumer_group == bindparam("g"),
+    _INBOX.c.tenant_id == bindparam("t"),
     _INBOX.c.event_id.in_(bindparam("ids", expanding=True)),
 )
 
