@@ -29,8 +29,14 @@ class Routes:
         route: Route,
         *,
         reply_topic: str | None = None,
+        replies: bool = True,
     ) -> None:
-        """Register `route` for each accepted event type; DuplicateHandlerError if taken."""
+        """Register `route` for each accepted event type; DuplicateHandlerError if taken.
+
+        `replies=False`: this service only watches the topic (another one answers its
+        requests), so a request it dead-letters gets no failed reply from it. A route
+        without a handler (an ignored type) says nothing about replies either.
+        """
         types = frozenset(event_types) if event_types is not None else _catalogued(topic_name)
         if not types:
             raise ValueError(f"no event types given for {topic_name!r}")
@@ -43,6 +49,8 @@ class Routes:
             )
         for event_type in types:
             table[event_type] = Route(event_type, short=route.short, io=route.io, when=route.when)
+        if not replies or (route.short is None and route.io is None):
+            return
         reply = reply_topic or REPLY_TOPICS.get(topic_name)
         if self._replies.get(topic_name) not in (None, reply):
             raise ValueError(f"{topic_name!r} is registered with two reply topics")

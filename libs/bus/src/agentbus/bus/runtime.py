@@ -119,19 +119,22 @@ class Bus:
         event_types: Iterable[str] | None = None,
         reply_topic: str | None = None,
         when: Wanted | None = None,
+        replies: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Register a short `handler(envelope, uow)`: one transaction, no network I/O.
 
         `event_types` default to the catalogue's for `topic`; a topic outside the
         catalogue must name them. `reply_topic` (default: the catalogue's) receives a
-        failed reply when a request is dead-lettered. `when(envelope)`, if given, picks
-        the events the handler needs by their content; the others are settled as
-        skipped with no transaction and no inbox entry (they change nothing).
+        failed reply when a request is dead-lettered; `replies=False` when the service
+        only watches a request topic that another service answers (no failed reply from
+        it). `when(envelope)`, if given, picks the events the handler needs by their
+        content; the others are settled as skipped with no transaction and no inbox
+        entry (they change nothing).
         """
 
         def register(handler: Handler) -> Handler:
             route = Route("", short=handler, when=when)
-            self.routes.add(topic, event_types, route, reply_topic=reply_topic)
+            self.routes.add(topic, event_types, route, reply_topic=reply_topic, replies=replies)
             return handler
 
         return register
