@@ -20,6 +20,7 @@ from .errors import (
     UnknownEventTypeError,
 )
 from .registry import model_for
+from .types import TenantId
 
 __all__ = [
     "SPECVERSION",
@@ -51,7 +52,7 @@ class Envelope(BaseModel, Generic[E]):
     type: str = Field(min_length=1)
     specversion: str = SPECVERSION
     time: datetime
-    tenantid: str = Field(min_length=1)
+    tenantid: TenantId
     runid: str | None = None
     traceparent: str | None = None
     dataschema: str | None = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 __all__ = [
+    "TENANT_ID_PATTERN",
     "Actor",
     "ActorKind",
     "ChatMessage",
@@ -21,6 +22,7 @@ __all__ = [
     "Role",
     "StepKind",
     "StepRef",
+    "TenantId",
     "Timings",
     "TokenUsage",
     "Usd",
@@ -34,6 +36,11 @@ Identifier = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$"
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
 """A human-chosen name: workflow, tool, model alias, policy, role."""
+
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+TenantId = Annotated[str, Field(min_length=1, max_length=128, pattern=TENANT_ID_PATTERN)]
+"""A tenant: letters, digits, `.`, `_` and `-`, at most 128, no separator or space. It
+names rows, topics' records, folders and files of every service, so nothing else passes."""
 
 Version = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")

@@ -114,3 +114,18 @@ def test_apikey_cli_prints_key_and_matching_entry(capsys: pytest.CaptureFixture[
     key = lines[0].removeprefix("key: ")
     entry = ApiKeyEntry.model_validate(json.loads(lines[1].removeprefix("entry: ")))
     assert Authenticator(ApiKeyStore([entry])).authenticate(key).roles == {"approver"}
+
+
+def test_a_tenant_id_no_event_may_carry_is_refused_in_keys_and_tokens() -> None:
+    # Tenant ids name rows, folders and files: letters, digits, '.', '_' and '-' only.
+    for odd in ("acme/../x", "acme corp", ".hidden", "a" * 129, "x\x00"):
+        with pytest.raises(ValidationError, match="tenant"):
+            ApiKeyEntry(key="k", tenant=odd, subject="s")
+    assert ApiKeyEntry(key="k", tenant="acme-eu.2_b", subject="s").tenant == "acme-eu.2_b"
+    secret = "s" * 32
+    auth = Authenticator.from_settings(HttpSettings(jwt=JwtSettings(secret=secret)))
+    claims = {"sub": "alice", "tenant": "acme/../x", "exp": int(time.time()) + 60}
+    with pytest.raises(AuthenticationError, match="not a tenant id"):
+        auth.authenticate(jwt.encode(claims, secret, algorithm="HS256"))
+    ok = auth.authenticate(jwt.encode(claims | {"tenant": "acme"}, secret, algorithm="HS256"))
+    assert ok.tenant_id == "acme"

@@ -11,7 +11,15 @@ import textwrap
 import pytest
 
 from agentbus.bus import Bus, PermanentError
-from agentbus.testing import consume, create_topics, eventually, produce, raw_record, unique
+from agentbus.testing import (
+    consume,
+    create_topics,
+    eventually,
+    produce,
+    raw_record,
+    read_to_end,
+    unique,
+)
 from agentbus.testing.effects import count_effects, record_effect
 from contracts.envelope import decode, headers_to_dict
 from contracts.events.request import RequestFailed
@@ -133,3 +141,28 @@ async def test_a_dead_lettered_request_gets_a_failed_reply(case, started, make_t
     ref = failed.dead_letter
     assert (ref.topic, ref.partition, ref.offset) == (case.dlq, letter.partition, letter.offset)
     assert (ref.original_topic, ref.original_offset) == (case.topic, 0)
+
+
+async def test_a_record_of_a_tenant_id_no_envelope_may_carry_is_dead_lettered_unanswered(
+    case, started, make_task
+):
+    # A tenant id names rows, folders and files: `acme/../x` is refused before any handler,
+    # and no failed reply goes to an address that no envelope may carry.
+    replies = unique("replies")
+    await create_topics(case.bootstrap, [replies])
+    bus = Bus(case.settings(), service="test")
+    bus.consumer(case.topic, event_types=TASK, reply_topic=replies)(record_effect)
+    odd, good = make_task(), make_task()
+    key, value, headers = raw_record(odd)
+    headers = [(k, b"acme/../x" if k == "ce_tenantid" else v) for k, v in headers]
+    await produce(case.bootstrap, case.topic, [(key, value, headers), raw_record(good)])
+    await started(bus)
+    [letter] = await consume(case.bootstrap, case.dlq, count=1)
+    cause = headers_to_dict(letter.headers)
+    assert "tenantid" in cause["dlq.error.message"]
+
+    async def good_applied() -> bool:
+        return await applied(bus) == 1
+
+    await eventually(good_applied, what="the good record after the odd one")
+    assert await read_to_end(case.bootstrap, replies) == []

@@ -68,7 +68,7 @@ class DeadLetterer:
         reply = failed_reply(record, error, ref, source=self.service, group=self.consumer_group)
         if reply is None:
             log.error(
-                "dead-lettered request has no tenant or id; no failed reply can be addressed",
+                "dead-lettered request has no valid tenant or id; no failed reply can be addressed",
                 extra={"fields": {"topic": record.topic, "offset": record.offset}},
             )
             return
@@ -91,25 +91,28 @@ def failed_reply(
     if not tenant or not request_id:
         return None
     message = (str(error) or type(error).__name__)[:2000]
-    data = RequestFailed(
-        request_id=request_id,
-        request_type=attrs.get("ce_type") or "unknown",
-        step=_step_of(record.value),
-        error=ErrorInfo(
-            code="request.dead_lettered",
-            message=f"{type(error).__name__}: {message}",
-            details={"consumer_group": group},
-        ),
-        dead_letter=ref,
-    )
-    return new_envelope(
-        data,
-        source=source,
-        tenant_id=tenant,
-        run_id=attrs.get("ce_runid") or None,
-        event_id=str(uuid.uuid5(_REPLY_NAMESPACE, f"{group}:{request_id}")),
-        traceparent=attrs.get("ce_traceparent") or None,
-    )
+    try:
+        data = RequestFailed(
+            request_id=request_id,
+            request_type=attrs.get("ce_type") or "unknown",
+            step=_step_of(record.value),
+            error=ErrorInfo(
+                code="request.dead_lettered",
+                message=f"{type(error).__name__}: {message}",
+                details={"consumer_group": group},
+            ),
+            dead_letter=ref,
+        )
+        return new_envelope(
+            data,
+            source=source,
+            tenant_id=tenant,
+            run_id=attrs.get("ce_runid") or None,
+            event_id=str(uuid.uuid5(_REPLY_NAMESPACE, f"{group}:{request_id}")),
+            traceparent=attrs.get("ce_traceparent") or None,
+        )
+    except ValidationError:
+        return None  # e.g. a tenant id no envelope may carry: the reply has no address
 
 
 def _step_of(value: bytes | None) -> StepRef | None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jwt
+
+from contracts.types import TENANT_ID_PATTERN
 
 from .principal import Principal, PrincipalKind
 from .settings import JwtSettings
 
 __all__ = ["InvalidTokenError", "JwtVerifier", "looks_like_jwt"]
+
+_TENANT = re.compile(TENANT_ID_PATTERN)
 
 
 class InvalidTokenError(Exception):
@@ -73,6 +78,8 @@ class JwtVerifier:
         tenant, subject = claims[s.tenant_claim], claims["sub"]
         if not isinstance(tenant, str) or not tenant or not isinstance(subject, str) or not subject:
             raise InvalidTokenError(f"token {s.tenant_claim!r} and 'sub' must be non-empty strings")
+        if not _TENANT.fullmatch(tenant):
+            raise InvalidTokenError(f"token {s.tenant_claim!r} is not a tenant id")
         raw_roles = claims.get(s.roles_claim, [])
         if isinstance(raw_roles, str):
             roles = frozenset(raw_roles.split())

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from contracts.types import TenantId
+
 __all__ = ["ApiKeyEntry", "HttpSettings", "JwtSettings"]
 
 
@@ -15,7 +17,7 @@ class ApiKeyEntry(BaseModel):
 
     key_sha256: str | None = Field(default=None, description="hex SHA-256 of the key")
     key: SecretStr | None = Field(default=None, description="the key itself; development only")
-    tenant: str = Field(min_length=1)
+    tenant: TenantId
     subject: str = Field(min_length=1)
     roles: list[str] = Field(default_factory=list)
     kind: Literal["user", "service"] = "user"
