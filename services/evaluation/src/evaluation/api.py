@@ -50,12 +50,15 @@ class EvaluateBody(BaseModel):
     dataset: str | None = None
 
 
+_CONTENT_HASH = r"^sha256:[0-9a-f]{64}$"
+
+
 class OverrideBody(BaseModel):
     """An administrator lets this exact content hash through the gate."""
 
     workflow: str = Field(min_length=1, max_length=128)
     version: str = Field(min_length=1, max_length=64)
-    content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    content_hash: str = Field(pattern=_CONTENT_HASH)
     reason: str = Field(min_length=3, max_length=2000)
 
 
@@ -168,7 +171,10 @@ def evaluation_router(
 
     @router.get("/gate", summary="May workflow@version (content hash) be published?")
     async def check(
-        workflow: str, version: str, content_hash: str, principal: CurrentPrincipal
+        workflow: str,
+        version: str,
+        content_hash: Annotated[str, Query(pattern=_CONTENT_HASH)],
+        principal: CurrentPrincipal,
     ) -> dict[str, Any]:
         async with uows(principal.tenant_id) as uow:
             verdict = await gate.check(uow, workflow, version, content_hash)

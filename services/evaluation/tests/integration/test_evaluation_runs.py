@@ -184,6 +184,9 @@ async def test_a_failing_version_is_refused_and_the_fixed_one_passes(
             unknown = (await ann.get("/v1/gate", params=other_hash)).json()
             assert unknown["passed"] is False
             assert "no completed evaluation of refunds@1.0.0" in unknown["reason"]
+            # A value that is no content hash is a bad request, not a "not passed".
+            malformed = await ann.get("/v1/gate", params={**gate_query, "content_hash": "abc"})
+            assert (malformed.status_code, malformed.json()["code"]) == (422, "request.invalid")
 
         second = await evaluate(url, "1.0.1")
         assert second["passed"] is True, second["breaches"]
