@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from proc import process_cpu_s
+from proc import local_broker_pid, process_cpu_s
 from rich.console import Console
 from rich.table import Table
 
@@ -23,12 +23,13 @@ class CpuMeter:
     cannot finish more than N / (CPU seconds per run) runs a second.
     """
 
-    def __init__(self, stack: Path, broker_pid_file: Path) -> None:
+    def __init__(self, stack: Path) -> None:
         self.pids = {
             path.stem: int(path.read_text()) for path in sorted((stack / "run").glob("*.pid"))
         }
-        if broker_pid_file.exists():
-            self.pids["kafka broker"] = int(broker_pid_file.read_text())
+        broker = local_broker_pid()
+        if broker is not None:
+            self.pids["kafka broker"] = broker
         self.pids["bench (client)"] = os.getpid()
         self.start = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
 

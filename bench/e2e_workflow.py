@@ -180,7 +180,7 @@ async def measure(
     window = time.time_ns()
     one = [await run_once(i) for i in range(single)]
     windows[name] = (window, time.time_ns())
-    meter = CpuMeter(STACK, ROOT / ".cache" / "kafka" / "run" / "kafka.pid") if cpu else None
+    meter = CpuMeter(STACK) if cpu else None
     latencies, wall = await closed_loop(run_once, runs, concurrency)
     if meter is not None:
         meter.report(console, runs)

@@ -28,7 +28,7 @@ from planner.app import MIGRATIONS
 from planner.lifecycle import DefinitionService
 from planner.runner import Topics
 from planner.versions import Action
-from proc import StealMeter, process_cpu_s
+from proc import StealMeter, local_broker_pid, process_cpu_s
 
 from agentbus.bus import unit_factory
 from agentbus.http import run_async
@@ -55,8 +55,6 @@ steps:
     inputs: {a: steps.left.output, b: steps.right.output}
   - {id: record, type: tool, tool: record, depends_on: [join], inputs: {v: steps.join.output}}
 """
-# The broker of infra/kafka/kafka.sh (`make kafka-up`); its CPU is counted when it is there.
-BROKER_PID_FILE = Path(__file__).resolve().parent.parent / ".cache" / "kafka" / "run" / "kafka.pid"
 TOPICS = [
     "tasks.submitted",
     "tasks.completed",
@@ -74,15 +72,6 @@ TOPICS = [
     "audit.log",
     "workflows.events",
 ]
-
-
-def local_broker_pid() -> int | None:
-    """The pid of the broker `make kafka-up` started, if it is running."""
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(BROKER_PID_FILE.read_text())
-        if b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return pid
-    return None
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["StealMeter", "process_cpu_s"]
+__all__ = ["StealMeter", "local_broker_pid", "process_cpu_s"]
+
+# The broker of infra/kafka/kafka.sh (`make kafka-up`).
+BROKER_PID_FILE = Path(__file__).resolve().parent.parent / ".cache" / "kafka" / "run" / "kafka.pid"
 
 
 def process_cpu_s(pid: int) -> float:
@@ -15,6 +19,15 @@ def process_cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def local_broker_pid() -> int | None:
+    """The pid of the broker `make kafka-up` started, if it is running."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(BROKER_PID_FILE.read_text())
+        if b"kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    return None
 
 
 class StealMeter:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from agentbus.storage.tables import utcnow
+from agentbus.storage.tables import as_utc, utcnow
 
 __all__ = [
     "ApprovalRow",
@@ -51,7 +51,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
 
 
 def _when(nullable: bool = False) -> Any:

@@ -19,7 +19,7 @@ from agentbus.http import (
     require_roles,
 )
 from agentbus.storage import UnitOfWork, UnitOfWorkFactory
-from contracts.types import Actor, ActorKind
+from contracts.types import Actor, ActorKind, ContentHash
 
 from .agentops import figures
 from .dataset import Dataset, DatasetError, Thresholds, parse_cases
@@ -50,15 +50,12 @@ class EvaluateBody(BaseModel):
     dataset: str | None = None
 
 
-_CONTENT_HASH = r"^sha256:[0-9a-f]{64}$"
-
-
 class OverrideBody(BaseModel):
     """An administrator lets this exact content hash through the gate."""
 
     workflow: str = Field(min_length=1, max_length=128)
     version: str = Field(min_length=1, max_length=64)
-    content_hash: str = Field(pattern=_CONTENT_HASH)
+    content_hash: ContentHash
     reason: str = Field(min_length=3, max_length=2000)
 
 
@@ -173,7 +170,7 @@ def evaluation_router(
     async def check(
         workflow: str,
         version: str,
-        content_hash: Annotated[str, Query(pattern=_CONTENT_HASH)],
+        content_hash: ContentHash,
         principal: CurrentPrincipal,
     ) -> dict[str, Any]:
         async with uows(principal.tenant_id) as uow:

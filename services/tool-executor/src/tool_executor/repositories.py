@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from agentbus.bus import TransientError
 from agentbus.storage import TenantRepository
+from agentbus.storage.tables import as_utc
 
 from .domain import SHARED_TENANT, Grant, ToolDefinition
 from .store import ApprovalRow, CallRow, DefinitionRow, GrantRow, utcnow
@@ -179,7 +180,7 @@ class CallRepository(TenantRepository[CallRow]):
             raise CallInFlightError(f"idempotency key {key!r} changed concurrently")
         if row.state in (SUCCEEDED, UNKNOWN):
             return row
-        if row.owner_event_id != event_id and _aware(row.lease_until) > now:
+        if row.owner_event_id != event_id and as_utc(row.lease_until) > now:
             raise CallInFlightError(f"idempotency key {key!r} is being executed by another event")
         if at_most_once:
             row.state, row.updated_at = UNKNOWN, now
@@ -230,7 +231,7 @@ class CallRepository(TenantRepository[CallRow]):
     async def unresolved(self) -> list[CallRow]:
         """Calls whose outcome is unknown (operators reconcile them), oldest first."""
         rows = await self.find(col(CallRow.state) == UNKNOWN)
-        return sorted(rows, key=lambda r: _aware(r.updated_at))
+        return sorted(rows, key=lambda r: as_utc(r.updated_at))
 
     async def resolve(self, key: str, *, applied: bool, result: Any = None) -> bool:
         """An operator's verdict on an unknown call: applied (later deliveries replay
@@ -329,10 +330,3 @@ def _parsed(row: DefinitionRow) -> ToolDefinition:
             _PARSED.clear()
         definition = _PARSED[row.content_hash] = ToolDefinition.model_validate(row.definition)
     return definition
-
-
-def _aware(value: Any) -> Any:
-    # SQLite hands back naive datetimes even for timezone columns; they were stored as UTC.
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator
 
+from agentbus.storage.tables import as_utc
+
 __all__ = ["UtcDatetime", "as_utc"]
 
-
-def as_utc(value: datetime) -> datetime:
-    """`value` in UTC, a naive value taken as UTC.
-
-    Every stored time is UTC, but SQLite hands DateTime columns back without a zone: a
-    response must say which zone it means (the query filters require one).
-    """
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
+# A response must say which zone a stored time is in (the query filters require one).
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 """A datetime that is always timezone-aware UTC in a response (naive values are UTC)."""

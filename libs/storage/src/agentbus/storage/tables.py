@@ -19,12 +19,26 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-__all__ = ["BusTable", "InboxEntry", "OutboxEntry", "TimerEntry", "bus_metadata", "utcnow"]
+__all__ = [
+    "BusTable",
+    "InboxEntry",
+    "OutboxEntry",
+    "TimerEntry",
+    "as_utc",
+    "bus_metadata",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the tables use."""
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time in UTC: SQLite hands DateTime columns back without a zone, and every
+    stored time is UTC, so a naive value is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class BusTable(SQLModel, registry=registry()):
