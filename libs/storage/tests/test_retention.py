@@ -42,3 +42,22 @@ async def test_prune_spares_young_rows_kept_topics_and_unpublished_outbox(databa
         assert len(outbox) == 1
     finally:
         await engine.dispose()
+
+
+async def test_prune_deletes_in_chunks_until_nothing_old_is_left(database_url: str):
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    uow = unit_factory(engine)
+    try:
+        async with uow("acme") as unit:
+            for n in range(7):
+                unit.claim_unchecked("g", f"e{n}", topic="tasks.submitted", partition=0, offset=n)
+            await unit.commit()
+        later = datetime.now(UTC) + timedelta(days=1)
+        async with uow.sessions() as session:
+            pruned = await prune(session, handled_before=later, chunk=3)
+        assert pruned.inbox == 7
+        async with uow.sessions() as session:
+            assert (await session.exec(select(InboxEntry))).all() == []
+    finally:
+        await engine.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from .jsoncodec import dump_json
-from .sqlite_driver import one_hop_connector
+from .sqlite_driver import configure, loop_connector
 
 __all__ = ["create_engine", "is_postgres", "to_async_url"]
 
@@ -39,15 +39,14 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
     if async_url.startswith("sqlite"):
         database = make_url(async_url).database
         if database and database != ":memory:" and not database.startswith("file:"):
-            # One thread hop per statement instead of four (ADR 0008).
-            connect = one_hop_connector(os.path.abspath(database), timeout=30)
-            engine = create_async_engine(
+            # Statements on the event loop, lock waits asynchronous (ADR 0014).
+            connect = loop_connector(os.path.abspath(database), lock_timeout_s=30)
+            return create_async_engine(
                 async_url, echo=echo, async_creator=connect, json_serializer=dump_json
             )
-        else:
-            engine = create_async_engine(
-                async_url, echo=echo, connect_args={"timeout": 30}, json_serializer=dump_json
-            )
+        engine = create_async_engine(
+            async_url, echo=echo, connect_args={"timeout": 30}, json_serializer=dump_json
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
@@ -60,12 +59,5 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the outbox relay read while a handler writes. FULL syncs the WAL at every
-    # commit: NORMAL would keep the database consistent but could lose the last commits
-    # on power loss, i.e. inbox entries for offsets Kafka already counts as consumed.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    """In-memory and URI databases: plain aiosqlite, waiting for locks on its thread."""
+    configure(dbapi_connection, busy_timeout_ms=30_000)

@@ -56,6 +56,8 @@ class InboxEntry(BusTable, table=True):
     """An event a consumer group has handled; written in the handler's transaction."""
 
     __tablename__ = "agentbus_inbox"
+    # Pruning finds old rows by age: without it, each prune read the whole inbox.
+    __table_args__ = (Index("ix_agentbus_inbox_handled_at", "handled_at"),)
 
     # The tenant is part of the key: producers choose event ids, and one tenant's record
     # must never make another tenant's record with the same id a duplicate.
