@@ -8,13 +8,35 @@ from typing import Any
 from fastapi import FastAPI
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agentbus.storage import statements_off_loop
 
 from .authenticator import Authenticator
 from .errors import install_error_handlers
 from .health import ReadinessCheck, health_router
 from .tracing import telemetry_config
 
-__all__ = ["create_http_app"]
+__all__ = ["StatementsOffLoop", "create_http_app"]
+
+
+class StatementsOffLoop:
+    """Requests' SQLite statements run on connection threads (ADR 0014).
+
+    A consumer's statements are short by design and run on the event loop; a request's
+    query carries the caller's filters and may scan a large table, which on the loop would
+    stall every consumer of the process meanwhile. Not the lifespan: it starts the bus.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with statements_off_loop():
+            await self.app(scope, receive, send)
 
 
 def create_http_app(
@@ -46,6 +68,7 @@ def create_http_app(
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.authenticator = authenticator
+    app.add_middleware(StatementsOffLoop)
     install_error_handlers(app)
     app.include_router(health_router(readiness_checks or {}, timeout_s=readiness_timeout_s))
     return app

@@ -5,6 +5,7 @@ from .locks import relay_turn
 from .outbox import mark_published, pending
 from .repository import CrossTenantError, TenantRepository
 from .retention import Pruned, prune
+from .sqlite_driver import statements_off_loop
 from .statements import Insert, prepared, table_of
 from .tables import BusTable, InboxEntry, OutboxEntry, TimerEntry, bus_metadata
 from .timers import fire_due
@@ -41,6 +42,7 @@ __all__ = [
     "prepared",
     "prune",
     "relay_turn",
+    "statements_off_loop",
     "table_of",
     "to_async_url",
 ]

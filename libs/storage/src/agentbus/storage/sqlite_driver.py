@@ -13,20 +13,27 @@ busy timeout is 0, and a statement refused with SQLITE_BUSY is tried again after
 asynchronous sleep, until `lock_timeout_s` has passed (then the error is raised, as the
 busy timeout would have). Retrying is safe: a refused statement has done nothing, and a
 refused COMMIT leaves the transaction open to be committed again.
+
+A statement on the loop holds it for as long as it runs. Work whose statements are not
+bounded by design (an HTTP request's query with the caller's filters over millions of
+rows) runs inside `statements_off_loop()`: its statements go to the connection's thread,
+and the loop serves everything else meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-__all__ = ["LoopConnection", "configure", "loop_connector"]
+__all__ = ["LoopConnection", "configure", "loop_connector", "statements_off_loop"]
 
 T = TypeVar("T")
 _Result = tuple[Any, int, int | None, list[Any]]
@@ -36,6 +43,17 @@ _Result = tuple[Any, int, int | None, list[Any]]
 _WAITABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_BUSY_RECOVERY}
 _FIRST_PAUSE_S = 0.0005
 _LONGEST_PAUSE_S = 0.02
+_OFF_LOOP: ContextVar[bool] = ContextVar("agentbus_sqlite_off_loop", default=False)
+
+
+@contextmanager
+def statements_off_loop() -> Iterator[None]:
+    """SQLite statements of this context (and tasks it starts) run on connection threads."""
+    token = _OFF_LOOP.set(True)
+    try:
+        yield
+    finally:
+        _OFF_LOOP.reset(token)
 
 
 def configure(connection: sqlite3.Connection, *, busy_timeout_ms: int) -> None:
@@ -80,13 +98,13 @@ def _execute_many(
         cursor.close()
 
 
-async def _when_unlocked(call: Callable[[], T], lock_timeout_s: float) -> T:
-    """`call()`, tried again after a pause (the loop runs meanwhile) while the file is locked."""
+async def _when_unlocked(call: Callable[[], Awaitable[T]], lock_timeout_s: float) -> T:
+    """`await call()`, tried again after a pause (the loop runs meanwhile) while locked."""
     pause = _FIRST_PAUSE_S
     deadline: float | None = None
     while True:
         try:
-            return call()
+            return await call()
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", None) not in _WAITABLE:
                 raise
@@ -153,14 +171,28 @@ class LoopConnection(aiosqlite.Connection):
         return LoopCursor(self)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(sqlite3_connection, *args)` on the loop, waiting (asynchronously) out locks."""
-        return await _when_unlocked(partial(fn, self._conn, *args), self.lock_timeout_s)
+        """`fn(sqlite3_connection, *args)`, waiting (asynchronously) out locks."""
+        return await self._call(partial(fn, self._conn, *args))
 
     async def commit(self) -> None:
-        await _when_unlocked(self._conn.commit, self.lock_timeout_s)
+        await self._call(self._conn.commit)
 
     async def rollback(self) -> None:
-        await _when_unlocked(self._conn.rollback, self.lock_timeout_s)
+        await self._call(self._conn.rollback)
+
+    async def _call(self, call: Callable[[], T]) -> T:
+        if _OFF_LOOP.get():
+
+            async def attempt() -> T:
+                result: T = await self._execute(call)  # type: ignore[no-untyped-call]
+                return result
+
+        else:
+
+            async def attempt() -> T:
+                return call()
+
+        return await _when_unlocked(attempt, self.lock_timeout_s)
 
 
 def loop_connector(
