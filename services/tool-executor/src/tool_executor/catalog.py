@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from agentbus.storage import UnitOfWorkFactory
 
-from .domain import SHARED_TENANT, ToolDefinition
+from .domain import SHARED_TENANT, Grant, ToolDefinition
 from .files import load_definitions, load_grants
 from .mcp_tools import McpConnections, definitions_from
 from .repositories import DefinitionRepository, GrantRepository
@@ -16,6 +20,26 @@ from .schemas import SchemaProblemError, check_schema
 __all__ = ["grant_all", "import_mcp_server", "register_all", "register_files"]
 
 log = logging.getLogger("tool_executor.catalog")
+
+T = TypeVar("T")
+_ATTEMPTS = 3
+
+
+async def _despite_other_replicas(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` (one transaction) again when a replica starting with us wrote first.
+
+    Replicas load the same files at start-up: both find a row missing, both insert it,
+    and the second fails on the key (PostgreSQL) or on its stale snapshot (SQLite). Its
+    transaction is rolled back, and running it again finds the other replica's rows.
+    """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return await work()
+        except (IntegrityError, OperationalError):
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("registry written by another replica meanwhile; reading it again")
+    raise AssertionError("unreachable")
 
 
 async def register_all(
@@ -26,11 +50,15 @@ async def register_all(
     source: str = "file",
 ) -> int:
     """Register every definition in one transaction; returns how many were new."""
-    async with uow(tenant) as unit:
-        repo = DefinitionRepository(unit)
-        added = sum([await repo.register(d, source=source) for d in definitions])
-        await unit.commit()
-    return added
+
+    async def register() -> int:
+        async with uow(tenant) as unit:
+            repo = DefinitionRepository(unit)
+            added = sum([await repo.register(d, source=source) for d in definitions])
+            await unit.commit()
+        return added
+
+    return await _despite_other_replicas(register)
 
 
 async def register_files(uow: UnitOfWorkFactory, directory: Path) -> int:
@@ -44,11 +72,15 @@ async def grant_all(uow: UnitOfWorkFactory, grants_file: Path) -> int:
     """Put every grant of a grants file (each tenant in its own transaction)."""
     total = 0
     for tenant, grants in load_grants(grants_file).items():
-        async with uow(tenant) as unit:
-            repo = GrantRepository(unit)
-            for grant in grants:
-                await repo.put(grant)
-            await unit.commit()
+
+        async def put(tenant: str = tenant, grants: list[Grant] = grants) -> None:
+            async with uow(tenant) as unit:
+                repo = GrantRepository(unit)
+                for grant in grants:
+                    await repo.put(grant)
+                await unit.commit()
+
+        await _despite_other_replicas(put)
         total += len(grants)
     return total
 
