@@ -51,11 +51,15 @@ class CpuMeter:
 
 def _spans(path: Path, start_ns: int, end_ns: int) -> list[dict[str, Any]]:
     found = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            span = json.loads(line)
-            if start_ns <= span["start_ns"] <= end_ns:
-                found.append(span)
+    # The local receiver sets a full file aside as <path>.1 and starts a new one.
+    for part in (path.with_name(path.name + ".1"), path):
+        if not part.exists():
+            continue
+        with part.open(encoding="utf-8") as handle:
+            for line in handle:
+                span = json.loads(line)
+                if start_ns <= span["start_ns"] <= end_ns:
+                    found.append(span)
     return found
 
 

@@ -14,14 +14,15 @@ __all__ = ["load_spans", "trace_of_events", "trace_tree"]
 
 
 def load_spans(path: Path) -> list[dict[str, Any]]:
-    """Every span written so far (an absent file is no spans)."""
-    if not path.exists():
-        return []
+    """The spans the local receiver still keeps: `<path>.1` (full, set aside), then `path`."""
     spans = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                spans.append(json.loads(line))
+    for part in (path.with_name(path.name + ".1"), path):
+        if not part.exists():
+            continue
+        with part.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    spans.append(json.loads(line))
     return spans
 
 

@@ -3,12 +3,17 @@
 The services export OTLP over HTTP (agentbus.telemetry's `otlp_endpoint`); this process
 stands where the collector stands in docker-compose and appends every span it receives to a
 file, so a run's trace can be read without Docker, Jaeger or a collector binary.
+
+The file is bounded: past `--max-bytes` it becomes `<file>.1` (replacing the one before)
+and a new file starts, so a stack left running under load keeps at most twice that.
+Readers read `<file>.1`, then `<file>` (as `demo/traces.py` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["build_app", "span_lines"]
+__all__ = ["DEFAULT_MAX_BYTES", "build_app", "span_lines"]
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 _PROTOBUF = "application/x-protobuf"
 _KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -81,7 +88,7 @@ def span_lines(request: ExportTraceServiceRequest) -> list[dict[str, Any]]:
     return lines
 
 
-def build_app(out: Path) -> Starlette:
+def build_app(out: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Starlette:
     """The receiver: POST /v1/traces appends spans to `out`; metrics are accepted and dropped."""
     lock = threading.Lock()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +101,12 @@ def build_app(out: Path) -> Starlette:
         except DecodeError:
             return JSONResponse({"code": "request.invalid", "message": "not OTLP protobuf"}, 400)
         text = "".join(json.dumps(line, default=str) + "\n" for line in span_lines(export))
-        with lock, out.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        with lock:
+            with out.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+                full = handle.tell() >= max_bytes
+            if full:
+                os.replace(out, out.with_name(out.name + ".1"))
         return Response(ExportTraceServiceResponse().SerializeToString(), media_type=_PROTOBUF)
 
     async def metrics(_request: Request) -> Response:
@@ -119,8 +130,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=14318)
     parser.add_argument("--out", type=Path, default=Path("var/stack/traces.jsonl"))
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help="start a new file past this size; the previous one is kept as <out>.1",
+    )
     args = parser.parse_args()
-    uvicorn.run(build_app(args.out), host="127.0.0.1", port=args.port, log_level="warning")
+    app = build_app(args.out, max_bytes=args.max_bytes)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
