@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlmodel import col
@@ -19,9 +19,21 @@ __all__ = [
     "ConcurrentUpdateError",
     "DefinitionRepository",
     "DraftJobRepository",
+    "ListedRun",
     "RunRepository",
     "TaskRepository",
 ]
+
+
+class ListedRun(NamedTuple):
+    """A run as a listing shows it: its columns, not its state."""
+
+    run_id: str
+    task_id: str
+    status: str
+    workflow_name: str
+    workflow_version: str
+    created_at: datetime
 
 
 class ConcurrentUpdateError(TransientError):
@@ -125,15 +137,18 @@ class RunRepository(TenantRepository[RunRow]):
 
     async def listing(
         self, *, workflow: str | None, status: str | None, limit: int, offset: int
-    ) -> list[RunRow]:
-        """Runs, newest first, filtered by workflow and status."""
-        query = self.query()
+    ) -> list[ListedRun]:
+        """Runs, newest first, filtered by workflow and status; without their state."""
+        query = select(*(_RUNS.c[name] for name in ListedRun._fields)).where(
+            _RUNS.c.tenant_id == self.tenant_id
+        )
         if workflow is not None:
-            query = query.where(col(RunRow.workflow_name) == workflow)
+            query = query.where(_RUNS.c.workflow_name == workflow)
         if status is not None:
-            query = query.where(col(RunRow.status) == status)
-        query = query.order_by(col(RunRow.created_at).desc()).offset(offset).limit(limit)
-        return list((await self.session.exec(query)).all())
+            query = query.where(_RUNS.c.status == status)
+        query = query.order_by(_RUNS.c.created_at.desc()).offset(offset).limit(limit)
+        connection = await self.session.connection()
+        return [ListedRun(*row) for row in await connection.execute(query)]
 
     async def of_task(self, task_id: str) -> RunRow | None:
         """The top-level run of a task."""

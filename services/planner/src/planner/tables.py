@@ -59,9 +59,13 @@ class RunRow(PlannerTable, table=True):
     """A run: its pinned definition, status and the state machine's JSON state."""
 
     __tablename__ = "planner_runs"
+    # Listings go newest first, optionally by status or workflow: each walks one index.
     __table_args__ = (
-        Index("ix_planner_runs_tenant_status", "tenant_id", "status"),
-        Index("ix_planner_runs_tenant_workflow", "tenant_id", "workflow_name"),
+        Index("ix_planner_runs_tenant_created", "tenant_id", "created_at"),
+        Index("ix_planner_runs_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index(
+            "ix_planner_runs_tenant_workflow_created", "tenant_id", "workflow_name", "created_at"
+        ),
     )
 
     run_id: str = Field(primary_key=True, max_length=255)

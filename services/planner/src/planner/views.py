@@ -10,7 +10,8 @@ from agentbus.http import UtcDatetime
 from contracts.types import ErrorInfo, Identifier, Name, Version, WorkflowRef
 
 from .state import RunState, StepState
-from .tables import DefinitionRow, DraftJobRow, RunRow
+from .store import ListedRun
+from .tables import DefinitionRow, DraftJobRow
 
 __all__ = [
     "CancelBody",
@@ -94,8 +95,8 @@ class RunSummary(BaseModel):
     created_at: UtcDatetime
 
     @classmethod
-    def of(cls, row: RunRow) -> RunSummary:
-        """The summary of a run row."""
+    def of(cls, row: ListedRun) -> RunSummary:
+        """The summary of a listed run."""
         return cls(
             run_id=row.run_id,
             task_id=row.task_id,
