@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +27,10 @@ from .tables import AuditCheckpoint, AuditRecord, ChainHead
 __all__ = ["AuditRepository", "CheckpointRepository", "QueryFilter"]
 
 _LINKS = text(
-    "SELECT seq, prev_hash, hash, body FROM audit_records WHERE tenant_id = :tenant ORDER BY seq"
+    "SELECT seq, prev_hash, hash, body FROM audit_records"
+    " WHERE tenant_id = :tenant AND seq > :after ORDER BY seq LIMIT :batch"
 )
+_BEFORE_ANY_SEQ = -(2**63)  # a tampered row may carry any seq; the walker reports it
 _HEAD_CACHE = "audit.chain_heads"
 
 
@@ -130,17 +133,31 @@ class AuditRepository(TenantRepository[AuditRecord]):
         return Link(self.tenant_id, seq + 1, prev, digest, body)
 
     async def links(self, *, batch: int = 5000) -> AsyncIterator[list[Link]]:
-        """Every link of this tenant's chain in seq order, streamed in lists of `batch`."""
+        """Every link of this tenant's chain in seq order, in lists of `batch`.
+
+        Each list is its own query (the next seqs after the last one read), and the event
+        loop runs between lists: a trail of millions of rows never holds the database in
+        one statement, nor the service's consumers and probes while it is hashed.
+        """
         # Plain SQL and one list per fetch: verification reads every row of a trail, and
         # per-row ORM objects or per-row generator steps would cost more than the hashing.
-        result = await self.session.stream(_LINKS, {"tenant": self.tenant_id})
         tenant = self.tenant_id
-        async for rows in result.partitions(batch):
+        after = _BEFORE_ANY_SEQ
+        connection = await self.session.connection()
+        while True:
+            params = {"tenant": tenant, "after": after, "batch": batch}
+            rows = (await connection.execute(_LINKS, params)).all()
+            if not rows:
+                return
             # A tampered SQLite row may hold text where bytes were written.
             yield [
                 Link(tenant, seq, prev, digest, body if type(body) is bytes else _bytes(body))
                 for seq, prev, digest, body in rows
             ]
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+            await asyncio.sleep(0)
 
     async def head(self) -> tuple[int, str]:
         """The stored head pointer (seq 0 and the genesis hash for a new tenant)."""

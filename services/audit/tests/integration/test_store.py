@@ -12,6 +12,7 @@ import pytest
 from audit.canonical import canonical_json
 from audit.chain import link_hash
 from audit.signing import CheckpointVerifier
+from audit.store import AuditRepository
 from audit.verify import store_tenants, verify_store
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -185,6 +186,41 @@ async def test_tampering_with_the_store_names_the_first_bad_seq(
         finally:
             await engine.dispose()
         assert result.first_bad_seq == first_bad.get(name, 5), (name, result.problems)
+
+
+async def test_a_chain_is_read_in_pages_with_the_loop_running_between_them(
+    kafka_bootstrap: str, sqlite_url: str, audit_topic
+) -> None:
+    # Verification hashes a whole trail; read in one piece, it held the service's event
+    # loop (consumers, probes) for seconds on a large trail.
+    topic = await audit_topic(1)
+    await produce_fast(kafka_bootstrap, topic, audit_records(12, runs=3))
+    async with running(settings_for(sqlite_url, kafka_bootstrap, topic)) as service:
+
+        async def twelve() -> bool:
+            return await stored(service) == 12
+
+        await eventually(twelve, timeout_s=30, what="12 records")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        pages: list[list[int]] = []
+        ticks_at: list[int] = []
+        try:
+            async with service.bus.uow("acme") as work:
+                async for links in AuditRepository(work).links(batch=5):
+                    pages.append([link.seq for link in links])
+                    ticks_at.append(ticks)
+        finally:
+            ticker.cancel()
+        assert pages == [[1, 2, 3, 4, 5], [6, 7, 8, 9, 10], [11, 12]]
+        assert ticks_at[0] < ticks_at[1] < ticks_at[2], ticks_at
 
 
 async def test_verifying_while_the_service_appends_raises_no_false_alarm(
