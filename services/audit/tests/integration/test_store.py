@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from audit.app import AuditService
 from audit.canonical import canonical_json
 from audit.chain import link_hash
 from audit.signing import CheckpointVerifier
@@ -137,17 +138,20 @@ def forge_insert(db: sqlite3.Connection) -> None:
     )
 
 
+async def all_stored(service: AuditService, count: int) -> None:
+    async def stored_all() -> bool:
+        return await stored(service) == count
+
+    await eventually(stored_all, timeout_s=30, what=f"{count} records")
+
+
 async def test_tampering_with_the_store_names_the_first_bad_seq(
     kafka_bootstrap: str, sqlite_url: str, audit_topic, tmp_path: Path
 ) -> None:
     topic = await audit_topic(1)
     await produce_fast(kafka_bootstrap, topic, audit_records(12, runs=3))
     async with running(settings_for(sqlite_url, kafka_bootstrap, topic)) as service:
-
-        async def twelve() -> bool:
-            return await stored(service) == 12
-
-        await eventually(twelve, timeout_s=30, what="12 records")
+        await all_stored(service, 12)
         trust = CheckpointVerifier(service.signer.public_key)
     original = Path(sqlite_url.removeprefix("sqlite:///"))
     attacks = {
@@ -196,11 +200,7 @@ async def test_a_chain_is_read_in_pages_with_the_loop_running_between_them(
     topic = await audit_topic(1)
     await produce_fast(kafka_bootstrap, topic, audit_records(12, runs=3))
     async with running(settings_for(sqlite_url, kafka_bootstrap, topic)) as service:
-
-        async def twelve() -> bool:
-            return await stored(service) == 12
-
-        await eventually(twelve, timeout_s=30, what="12 records")
+        await all_stored(service, 12)
         ticks = 0
 
         async def tick() -> None:
