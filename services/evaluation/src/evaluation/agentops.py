@@ -32,6 +32,10 @@ from .tables import DeadLetterRow, OpsRunRow
 __all__ = ["AgentOps", "VersionFigures", "figures"]
 
 
+_OPS_RUNS = "evaluation.agentops.runs"
+"""uow.stash key: the runs this transaction has read or added, by run id."""
+
+
 @dataclass(frozen=True)
 class VersionFigures:
     """One workflow version's production figures over a window."""
@@ -146,7 +150,14 @@ class AgentOps:
         if not isinstance(data, RunEvent):
             return
         repo = OpsRunRepository(uow)
-        row = await repo.get(data.run_id)
+        # A batch's events share one transaction: rows it added are found here, so the look-up
+        # of another run need not flush them first (a flush per event cost a quarter of
+        # this service's CPU under load). Emptied with the transaction.
+        seen: dict[str, OpsRunRow] = uow.stash.setdefault(_OPS_RUNS, {})
+        row = seen.get(data.run_id)
+        if row is None:
+            with uow.session.no_autoflush:
+                row = await repo.get(data.run_id)
         if row is None:
             row = OpsRunRow(
                 run_id=data.run_id,
@@ -158,6 +169,7 @@ class AgentOps:
                 and await CaseRepository(uow).by_task(data.task_id) is not None,
                 started_at=envelope.time or datetime.now(UTC),
             )
+        seen[data.run_id] = row
         if isinstance(data, RunStarted) or row.status != "running":
             repo.add(row)
             return
