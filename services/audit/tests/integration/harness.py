@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from agentbus.bus import BusSettings
 from agentbus.http import ApiKeyEntry, HttpSettings
+from agentbus.telemetry import Telemetry
 from agentbus.testing import unique
 
 PRIVATE_KEY = generate_private_key()
@@ -48,9 +49,11 @@ def settings_for(database_url: str, bootstrap: str, topic: str, **extra: object)
 
 
 @asynccontextmanager
-async def running(settings: AuditSettings) -> AsyncIterator[AuditService]:
+async def running(
+    settings: AuditSettings, telemetry: Telemetry | None = None
+) -> AsyncIterator[AuditService]:
     """Start the service (migrate, consume), stop it afterwards."""
-    service = create_app(settings)
+    service = create_app(settings, telemetry=telemetry)
     await service.start()
     try:
         yield service

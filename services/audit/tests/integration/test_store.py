@@ -15,11 +15,13 @@ from audit.chain import link_hash
 from audit.signing import CheckpointVerifier
 from audit.store import AuditRepository
 from audit.verify import store_tenants, verify_store
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from agentbus.bus import unit_factory
 from agentbus.storage import create_engine
+from agentbus.telemetry import TelemetrySettings, setup_telemetry
 from agentbus.testing import consume, eventually, produce
 
 from ..support import audit_records, produce_fast
@@ -35,7 +37,12 @@ async def test_records_land_once_in_gapless_chains_and_checkpoints_verify(
     records = audit_records(400, tenants=("acme", "globex"), runs=40)
     await produce_fast(kafka_bootstrap, topic, records)
     await produce_fast(kafka_bootstrap, topic, records[:50])  # redelivered duplicates
-    async with running(settings_for(database_url, kafka_bootstrap, topic)) as service:
+    reader = InMemoryMetricReader()
+    telemetry = setup_telemetry(
+        "audit", TelemetrySettings(), metric_readers=(reader,), set_global=False
+    )
+    settings = settings_for(database_url, kafka_bootstrap, topic)
+    async with running(settings, telemetry) as service:
 
         async def all_stored() -> bool:
             return await stored(service) == 400
@@ -56,6 +63,8 @@ async def test_records_land_once_in_gapless_chains_and_checkpoints_verify(
             ).all()
         assert sorted(seq for t, seq, _ in rows if t == "acme") == list(range(1, 201))
         assert len({event for _, _, event in rows}) == 400
+    # Counted once per record linked, by tenant; the redelivered duplicates count nothing.
+    assert appended(reader) == {"acme": 200, "globex": 200}
 
 
 async def test_the_store_refuses_update_and_delete(
@@ -136,6 +145,20 @@ def forge_insert(db: sqlite3.Connection) -> None:
         " VALUES (?, 5, 'forged', ?, ?, ?, ?, ?, ?, ?, ?)",
         (*row[:6], row[6], link_hash(row[6], body), body),
     )
+
+
+def appended(reader: InMemoryMetricReader) -> dict[str, int]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return {
+        str(point.attributes["tenant"]): int(point.value)
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "audit.records.appended"
+        for point in metric.data.data_points  # type: ignore[union-attr]
+        if point.attributes
+    }
 
 
 async def all_stored(service: AuditService, count: int) -> None:
