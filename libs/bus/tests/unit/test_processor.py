@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from sqlmodel import select
 
 from agentbus.bus import (
@@ -61,7 +64,11 @@ async def uow(sqlite_url: str) -> Any:
 
 
 def processor(
-    uow: UnitOfWorkFactory, sink: FakeSink, handler: Any = record_effect, timeout_s: float = 5
+    uow: UnitOfWorkFactory,
+    sink: FakeSink,
+    handler: Any = record_effect,
+    timeout_s: float = 5,
+    meter: Meter | None = None,
 ) -> Processor:
     relay = OutboxRelay(uow, sink, interval_s=1, grace_s=0, batch_size=100)
     return Processor(
@@ -73,6 +80,7 @@ def processor(
         dead_letters=DeadLetterer(sink, consumer_group="g", service="unit", reply_topic=None),
         retry=RETRY,
         handler_timeout_s=timeout_s,
+        meter=meter,
     )
 
 
@@ -92,6 +100,31 @@ async def test_handles_once_then_skips_the_duplicate(uow):
     assert await p.process(same) is Outcome.DUPLICATE
     async with uow.sessions() as session:
         assert list((await effects_by_event(session)).values()) == [1]
+
+
+async def test_a_batch_is_settled_and_counted_by_outcome(uow):
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("unit")
+    p = processor(uow, FakeSink(), meter=meter)
+    envelopes = [task() for _ in range(5)]
+    batch = [
+        InboundRecord("in", 0, offset, *raw_record(envelope))
+        for offset, envelope in enumerate([*envelopes, envelopes[2]])
+    ]
+    outcomes = await p.process_batch(batch)
+    assert outcomes == [Outcome.HANDLED] * 5 + [Outcome.DUPLICATE]
+    data = reader.get_metrics_data()
+    assert data is not None
+    counted = {
+        str(point.attributes["outcome"]): point.value
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "agentbus.bus.records"
+        for point in metric.data.data_points  # type: ignore[union-attr]
+        if point.attributes
+    }
+    assert counted == {"handled": 5, "duplicate": 1}
 
 
 async def test_poison_is_dead_lettered_with_its_cause(uow):

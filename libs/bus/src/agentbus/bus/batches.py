@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -114,9 +115,11 @@ class BatchSettler:
                 for item in items:
                     outcomes[item.index] = await self.processor.process(item.record)
                 return outcomes
-            for index, outcome in settled.items():
-                outcomes[index] = outcome
-                self.processor.count(outcome)
+            outcomes.update(settled)
+            # One measurement per outcome, not per record: each costs attributes and an
+            # exemplar, and a batch holds hundreds of records.
+            for outcome, records in Counter(settled.values()).items():
+                self.processor.count(outcome, records)
             return outcomes
         return outcomes
 

@@ -234,8 +234,8 @@ class Processor:
         """Log context and a consumer span continuing the producer's trace."""
         return observe(self.tracer, self.consumer_group, record)
 
-    def count(self, outcome: Outcome) -> None:
-        self._records.add(1, {"topic": self.topic, "outcome": outcome.value})
+    def count(self, outcome: Outcome, records: int = 1) -> None:
+        self._records.add(records, {"topic": self.topic, "outcome": outcome.value})
 
     def _note_retry(self, attempt: int, error: BaseException) -> None:
         self._retries.add(1, {"error": type(error).__name__})
