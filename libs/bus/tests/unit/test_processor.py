@@ -32,6 +32,7 @@ from agentbus.storage import (
 from agentbus.storage.migrations import upgrade
 from agentbus.testing import raw_record
 from agentbus.testing.effects import EFFECT_MIGRATIONS, effects_by_event, record_effect
+from agentbus.testing.metrics import values_by
 from contracts.envelope import Envelope, new_envelope
 from contracts.events.task import TaskSubmitted
 from contracts.samples import sample
@@ -113,17 +114,7 @@ async def test_a_batch_is_settled_and_counted_by_outcome(uow):
     ]
     outcomes = await p.process_batch(batch)
     assert outcomes == [Outcome.HANDLED] * 5 + [Outcome.DUPLICATE]
-    data = reader.get_metrics_data()
-    assert data is not None
-    counted = {
-        str(point.attributes["outcome"]): point.value
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "agentbus.bus.records"
-        for point in metric.data.data_points  # type: ignore[union-attr]
-        if point.attributes
-    }
+    counted = values_by(reader, "agentbus.bus.records", "outcome")
     assert counted == {"handled": 5, "duplicate": 1}
 
 

@@ -23,6 +23,7 @@ from agentbus.bus import unit_factory
 from agentbus.storage import create_engine
 from agentbus.telemetry import TelemetrySettings, setup_telemetry
 from agentbus.testing import consume, eventually, produce
+from agentbus.testing.metrics import values_by
 
 from ..support import audit_records, produce_fast
 from .harness import running, settings_for, stored
@@ -64,7 +65,7 @@ async def test_records_land_once_in_gapless_chains_and_checkpoints_verify(
         assert sorted(seq for t, seq, _ in rows if t == "acme") == list(range(1, 201))
         assert len({event for _, _, event in rows}) == 400
     # Counted once per record linked, by tenant; the redelivered duplicates count nothing.
-    assert appended(reader) == {"acme": 200, "globex": 200}
+    assert values_by(reader, "audit.records.appended", "tenant") == {"acme": 200, "globex": 200}
 
 
 async def test_the_store_refuses_update_and_delete(
@@ -145,20 +146,6 @@ def forge_insert(db: sqlite3.Connection) -> None:
         " VALUES (?, 5, 'forged', ?, ?, ?, ?, ?, ?, ?, ?)",
         (*row[:6], row[6], link_hash(row[6], body), body),
     )
-
-
-def appended(reader: InMemoryMetricReader) -> dict[str, int]:
-    data = reader.get_metrics_data()
-    assert data is not None
-    return {
-        str(point.attributes["tenant"]): int(point.value)
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "audit.records.appended"
-        for point in metric.data.data_points  # type: ignore[union-attr]
-        if point.attributes
-    }
 
 
 async def all_stored(service: AuditService, count: int) -> None:
